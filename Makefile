@@ -1,0 +1,33 @@
+# The course's two commands: `make lab` opens it, `make test` checks everything.
+# Both create .venv on first use and reinstall only when the pins change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: lab test notebooks benchmark clean
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
+
+test: $(INSTALLED)
+	scripts/offline $(BIN)/python -m pytest -n 2 --dist loadfile \
+		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks
+
+# Re-execute every notebook from its py:percent twin and store the outputs nbval compares.
+notebooks: $(INSTALLED)
+	scripts/offline scripts/execute_notebooks $(BIN)
+
+benchmark: $(INSTALLED)
+	scripts/offline $(BIN)/python scripts/benchmark.py
+
+$(INSTALLED): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pvq)"
+	touch $@
+
+clean:
+	rm -rf $(VENV) build lib/*.egg-info
