@@ -19,7 +19,7 @@ notebooks: $(INSTALLED)
 	scripts/offline scripts/execute_notebooks $(BIN)
 
 benchmark: $(INSTALLED)
-	scripts/offline $(BIN)/python scripts/benchmark.py
+	scripts/offline $(BIN)/python scripts/benchmark.py $(ARGS)
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,134 @@
+"""Measure the course on this machine and write BENCHMARKS.md.
+
+For every notebook: wall time to execute it top to bottom in a fresh kernel, and the kernel's peak
+resident memory (sampled every 20 ms, children included). Then every scripts/bench_*.py, each of
+which prints a markdown section. Optionally (--suite) the wall time of the whole test suite.
+
+    make benchmark            # or: .venv/bin/python scripts/benchmark.py [--suite] [notebooks...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import psutil
+import torch
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_SECONDS_TARGET, NOTEBOOK_MEMORY_TARGET_MB = 60, 1536
+
+
+class PeakMemory:
+    """Sample the resident memory of a process tree in a background thread; keep the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.process, self.interval, self.peak = psutil.Process(pid), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tree = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_notebook(path: Path) -> tuple[float, float]:
+    """Execute a notebook in a fresh kernel; return (seconds, peak MB of the kernel)."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=900,
+                            resources={"metadata": {"path": str(path.parent)}})
+    with client.setup_kernel():
+        with PeakMemory(client.km.provisioner.pid) as memory:
+            start = time.perf_counter()
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)
+            seconds = time.perf_counter() - start
+    return seconds, memory.peak / 2**20
+
+
+def notebook_section(paths: list[Path]) -> str:
+    lines = ["## Notebooks", "",
+             f"Executed top to bottom in a fresh kernel (target: under {NOTEBOOK_SECONDS_TARGET} s "
+             f"and {NOTEBOOK_MEMORY_TARGET_MB} MB each; Binder gives 2 GB).", "",
+             "| notebook | time (s) | kernel peak memory (MB) | within target |",
+             "|---|---:|---:|---|"]
+    for path in paths:
+        seconds, megabytes = run_notebook(path)
+        ok = seconds < NOTEBOOK_SECONDS_TARGET and megabytes < NOTEBOOK_MEMORY_TARGET_MB
+        lines.append(f"| {path.name} | {seconds:.1f} | {megabytes:.0f} | {'yes' if ok else 'NO'} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def suite_section() -> str:
+    """Wall time of the test command's pytest run (the environment already installed)."""
+    start = time.perf_counter()
+    result = subprocess.run(["make", "-s", "test"], cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "(no output)"
+    return (f"## The whole test command\n\n`make test` with the environment installed: "
+            f"{seconds:.0f} s (target: under 300 s). Result: `{summary.strip('= ')}`")
+
+
+def script_sections() -> list[str]:
+    sections = []
+    for script in sorted((ROOT / "scripts").glob("bench_*.py")):
+        print(f"running {script.name}", flush=True)
+        output = subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout
+        sections.append(output.strip())
+    return sections
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return (f"Measured {date.today().isoformat()} on {cpu}, {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--suite", action="store_true", help="also time `make test`")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args()
+    notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    sections = [notebook_section(notebooks), *script_sections()]
+    if args.suite:
+        sections.append(suite_section())
+    header = ("# Benchmarks\n\nWritten by `scripts/benchmark.py` (`make benchmark`); absolute "
+              "times depend on the machine.\n\n" + machine_line())
+    args.output.write_text("\n\n".join([header, *sections]) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
