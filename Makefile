@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: lab test notebooks benchmark clean
+.PHONY: lab test notebooks benchmark student site clean
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
@@ -20,6 +20,14 @@ notebooks: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	scripts/offline $(BIN)/python scripts/benchmark.py $(ARGS)
+
+# Student edition (solutions removed, checks kept, outputs cleared) into student/ (not committed).
+student: $(INSTALLED)
+	$(BIN)/python scripts/build_student_edition.py --output student
+
+# Static HTML site of the executed notebooks into site/ (not committed).
+site: $(INSTALLED)
+	$(BIN)/python scripts/build_site.py --output site
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

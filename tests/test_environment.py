@@ -14,7 +14,7 @@ from rattler import VersionSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}
-TEST_ONLY = {"pytest", "hypothesis", "nbval", "pytest-xdist", "psutil", "py-rattler", "pyyaml"}
+TEST_ONLY = {"pytest", "hypothesis", "nbval", "pytest-xdist", "psutil", "py-rattler", "pyyaml", "playwright"}
 
 
 def pip_pins() -> dict[str, str]:

@@ -1,0 +1,131 @@
+"""The course in a real browser: JupyterLab on loopback, each notebook run in headless Chromium.
+
+Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it) and the pinned
+``playwright`` package, which drives that executable (no browser download). Screenshots go to
+``build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+SCREENSHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"]
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium: install Debian's package (apt-get install chromium) to run browser tests",
+)
+
+NOTEBOOK_STATE_JS = """() => {
+  const widget = window.jupyterapp.shell.currentWidget;
+  if (!widget || !widget.content || !widget.content.model) return null;
+  let pending = 0, errors = 0;
+  for (const cell of widget.content.model.cells) {
+    if (cell.type !== 'code' || cell.sharedModel.getSource().trim() === '') continue;
+    if (cell.executionCount === null) pending++;
+    for (let i = 0; i < cell.outputs.length; i++) {
+      if (cell.outputs.get(i).type === 'error') errors++;
+    }
+  }
+  const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
+  return {pending, errors, status: kernel ? kernel.status : 'none'};
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab serving a copy of the notebooks (so a browser save never touches the repo)."""
+    root = tmp_path_factory.mktemp("lab")
+    for path in NOTEBOOKS:
+        shutil.copy(path, root / path.name)
+    port, token = free_port(), secrets.token_hex(16)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.terminate()
+        pytest.fail("JupyterLab did not start within 60 s")
+    yield base, token
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                          args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
+    base, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{path.name}?token={token}")
+    page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})(); "
+                           "return s !== null && s.status === 'idle'; }", timeout=120_000)
+    page.evaluate("async () => { const c = window.jupyterapp.commands;"
+                  " await c.execute('notebook:clear-all-cell-outputs');"
+                  " await c.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})();"
+                           " return s.pending === 0 && s.status === 'idle'; }", timeout=300_000)
+    state = page.evaluate(NOTEBOOK_STATE_JS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
+    assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
+    if "ipywidgets" in path.read_text():
+        assert page.locator(".jupyter-widgets").count() > 0, f"{path.name}: no widget rendered"
+    page.close()
+
+
+def test_rendered_site_opens_in_the_browser(browser, tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import build_site
+    finally:
+        sys.path.pop(0)
+    pages = build_site.build(tmp_path, NOTEBOOKS)
+    page = browser.new_page()
+    for html_page in pages:
+        page.goto(html_page.as_uri())
+        assert "Pruning" in page.content()
+        images = page.locator("img")
+        for index in range(images.count()):
+            assert images.nth(index).evaluate("img => img.naturalWidth") > 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(pages[0].as_uri())
+    page.screenshot(path=SCREENSHOTS / "site_index.png")
+    page.close()
