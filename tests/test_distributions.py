@@ -24,6 +24,15 @@ def test_density_is_the_renormalised_student_t(df, limit):
     assert dist.pdf(limit * 1.01) == 0 and dist.cdf(limit) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("df, limit", [(1, 0.3), (2, 10), (3, 40), (6, 5), (30, 2)])
+def test_closed_form_moments_agree_with_quadrature(df, limit):
+    dist = truncated_student_t(df, limit)
+    for n in (2, 4):
+        direct, _ = integrate.quad(lambda x: x**n * dist.pdf(x), -limit, limit, limit=200,
+                                   epsrel=1e-12)
+        assert dist.moment(n) == pytest.approx(direct, rel=1e-8)
+
+
 def test_moments_agree_with_a_large_sample():
     dist = truncated_student_t(2, 10)
     sample = dist.rvs(size=1_000_000, random_state=0)
