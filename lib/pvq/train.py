@@ -1,0 +1,181 @@
+"""The one fine-tuning loop that LSQ and gradual pruning share, and the evaluation that follows it.
+
+Both methods get the same optimiser family, schedule and epoch budget, as in the paper: the
+weights (and biases, BatchNorm) train with SGD, momentum 0.9, a cosine learning rate decaying to
+``final_lr_fraction * lr``; LSQ's step sizes, if the model has any, train with Adam in their own
+optimiser (the paper: lr 1e-5 on ImageNet), on the same cosine schedule. Callbacks run after every
+optimiser step (gradual pruning updates its masks there). BatchNorm statistics are re-estimated
+on training batches before the model is returned (the weights moved; the running averages lag).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from pvq._validation import check_positive, check_real
+from pvq.qat import step_size_parameters
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw a progress bar: ``progress`` if given; by default only for a person
+    watching, i.e. a terminal (stderr is a TTY) or a kernel started by a Jupyter server (which
+    sets ``JPY_SESSION_NAME``). Scripts, pytest, nbval and ``jupytext --execute`` stay quiet.
+    """
+    if progress is not None:
+        return bool(progress)
+    return "JPY_SESSION_NAME" in os.environ or sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    """Deterministic kernels inside the block; the caller's setting is restored afterwards."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _check_count(value: object, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _cosine(optimizer: torch.optim.Optimizer, steps: int, final_lr_fraction: float):
+    """Cosine decay from each group's lr to ``final_lr_fraction`` of it over ``steps`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: final_lr_fraction
+        + (1.0 - final_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * min(step / steps, 1.0))),
+    )
+
+
+def train(
+    model: nn.Module,
+    loader: Batches,
+    *,
+    epochs: int,
+    lr: float,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    step_size_lr: float = 1e-5,
+    final_lr_fraction: float = 0.01,
+    seed: int = 0,
+    callbacks: Sequence[Callable[[int], None]] = (),
+    bn_batches: int | None = 20,
+    progress: bool | None = None,
+) -> list[float]:
+    """Fine-tune ``model`` in place with cross-entropy; return the mean training loss per epoch.
+
+    ``loader`` yields ``(inputs, labels)`` and must have a length. After each optimiser step
+    every callback is called with the number of steps done (1, 2, ...). Seeded with
+    ``torch.manual_seed(seed)`` (which also fixes a DataLoader's shuffling unless it has its own
+    generator) and run with deterministic kernels: the same call gives the same weights.
+    ``bn_batches`` training batches re-estimate BatchNorm statistics at the end (None: all).
+    """
+    epochs = _check_count(epochs, "epochs")
+    lr = check_positive(lr, "lr")
+    step_size_lr = check_positive(step_size_lr, "step_size_lr")
+    momentum = check_real(momentum, "momentum")
+    weight_decay = check_real(weight_decay, "weight_decay")
+    final_lr_fraction = check_real(final_lr_fraction, "final_lr_fraction")
+    if not 0.0 <= final_lr_fraction <= 1.0:
+        raise ValueError(f"final_lr_fraction must be in [0, 1], got {final_lr_fraction}")
+    total_steps = epochs * _check_count(len(loader), "len(loader)")
+    if bn_batches is not None:
+        _check_count(bn_batches, "bn_batches")
+
+    steps = step_size_parameters(model)
+    step_ids = {id(step) for step in steps}
+    weights = [p for p in model.parameters() if p.requires_grad and id(p) not in step_ids]
+    optimizers = [torch.optim.SGD(weights, lr=lr, momentum=momentum, weight_decay=weight_decay)]
+    if steps:
+        optimizers.append(torch.optim.Adam(steps, lr=step_size_lr))
+    schedules = [_cosine(optimizer, total_steps, final_lr_fraction) for optimizer in optimizers]
+
+    torch.manual_seed(seed)
+    losses = []
+    done = 0
+    with _deterministic(), tqdm(total=total_steps, desc="fine-tuning", leave=False,
+                                disable=not show_progress(progress)) as bar:
+        for _ in range(epochs):
+            model.train()
+            total, count = 0.0, 0
+            for inputs, labels in loader:
+                for optimizer in optimizers:
+                    optimizer.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(inputs), labels)
+                loss.backward()
+                for optimizer, schedule in zip(optimizers, schedules):
+                    optimizer.step()
+                    schedule.step()
+                done += 1
+                for callback in callbacks:
+                    callback(done)
+                value = loss.item()
+                total, count = total + value * len(labels), count + len(labels)
+                bar.update()
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            losses.append(total / count)
+        reestimate_batchnorm(model, loader, batches=bn_batches)
+    model.eval()
+    return losses
+
+
+def reestimate_batchnorm(model: nn.Module, loader: Batches, batches: int | None = None) -> None:
+    """Recompute every BatchNorm's running mean and variance from ``batches`` batches of
+    ``loader`` (None: all): reset, then an equal-weight average over the batches (momentum None).
+    """
+    if batches is not None:
+        batches = _check_count(batches, "batches")
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    was_training = model.training
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None
+        model.train()
+        with torch.no_grad():
+            for index, (inputs, _) in enumerate(loader):
+                if batches is not None and index >= batches:
+                    break
+                model(inputs)
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, loader: Batches, *, progress: bool | None = None) -> float:
+    """Top-1 accuracy of ``model`` (in eval mode) on all of ``loader``; the model is unchanged."""
+    was_training = model.training
+    model.eval()
+    correct = seen = 0
+    try:
+        with torch.no_grad():
+            for inputs, labels in tqdm(loader, desc="evaluating", leave=False,
+                                       disable=not show_progress(progress)):
+                correct += int((model(inputs).argmax(dim=1) == labels).sum())
+                seen += len(labels)
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError("loader is empty")
+    return correct / seen
