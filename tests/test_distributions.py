@@ -75,3 +75,16 @@ def test_the_pruning_threshold_works_on_the_family():
 def test_bad_input_is_refused(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+@pytest.mark.parametrize("df, limit", [(1, 5), (2, 10), (2, 300), (3, 40), (7, 3)])
+def test_closed_form_cell_errors_agree_with_quadrature(df, limit):
+    dist = truncated_student_t(df, limit)
+    lows = np.array([-np.inf, -2.0, -0.3, 0.1, 4.0])
+    highs = np.array([-2.0, -0.3, 0.1, 4.0, np.inf])
+    centres = np.array([-2.5, -1.0, 0.0, 1.5, 4.5])
+    ours = dist.dist.cell_second_moments(lows, highs, centres, *dist.args)
+    for low, high, centre, value in zip(lows, highs, centres, ours):
+        direct, _ = integrate.quad(lambda x: (x - centre) ** 2 * dist.pdf(x), max(low, -limit),
+                                   min(high, limit), epsrel=1e-12, limit=200)
+        assert value == pytest.approx(direct, rel=1e-10)

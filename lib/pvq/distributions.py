@@ -57,6 +57,42 @@ class _TruncatedStudentT(stats.rv_continuous):
     def _munp(self, n: int, df: np.ndarray, limit: np.ndarray) -> np.ndarray:
         return np.vectorize(_raw_moment, otypes=[float])(n, df, limit)
 
+    def cell_second_moments(self, lows: np.ndarray, highs: np.ndarray, centres: np.ndarray,
+                            df: float, limit: float) -> np.ndarray:
+        """``int_low^high (x - c)^2 p(x) dx`` per cell in closed form (``pvq.theory`` uses it).
+
+        ``G_k(x) = int_0^x t^k t_df(t) dt`` for k = 0, 1, 2 (``_signed_partial_moments``), so a
+        cell is ``[G_2 - 2 c G_1 + c^2 G_0]`` from low to high, over the truncation's mass.
+        """
+        lows, highs = np.clip(lows, -limit, limit), np.clip(highs, -limit, limit)
+        g0_low, g1_low, g2_low = _signed_partial_moments(lows, df)
+        g0_high, g1_high, g2_high = _signed_partial_moments(highs, df)
+        cell = ((g2_high - g2_low) - 2.0 * centres * (g1_high - g1_low)
+                + centres**2 * (g0_high - g0_low))
+        return np.maximum(cell, 0.0) / (1.0 - 2.0 * stats.t.sf(limit, df))
+
+
+def _signed_partial_moments(x: np.ndarray, df: float) -> tuple[np.ndarray, ...]:
+    """``G_k(x) = int_0^x t^k t_df(t) dt``, k = 0, 1, 2, for the untruncated Student-t.
+
+    ``G_0 = T(x) - 1/2``; ``G_1 = c df/(df-1) [1 - (1 + x^2/df)^(-(df-1)/2)]`` with c the density's
+    constant (``log(1 + x^2) / (2 pi)`` for df = 1); ``G_2`` through ``Beta(1/2, df/2)`` and 2F1 as
+    in ``_raw_moment``. ``G_0`` and ``G_2`` are odd in x, ``G_1`` even.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    magnitude = np.abs(x)
+    g0 = np.where(x >= 0, 0.5 - stats.t.sf(magnitude, df), stats.t.sf(magnitude, df) - 0.5)
+    if df == 1.0:
+        g1 = np.log1p(magnitude**2) / (2.0 * math.pi)
+    else:
+        constant = math.exp(special.gammaln((df + 1) / 2) - special.gammaln(df / 2)) / math.sqrt(
+            df * math.pi)
+        g1 = constant * df / (df - 1.0) * -np.expm1(-(df - 1.0) / 2.0 * np.log1p(magnitude**2 / df))
+    u = np.where(np.isinf(magnitude), 1.0, magnitude**2 / (df + magnitude**2))
+    g2 = (df * math.exp(-special.betaln(0.5, df / 2)) * u**1.5 / 3.0
+          * special.hyp2f1(1.5, 2.0 - df / 2.0, 2.5, u))
+    return g0, g1, np.sign(x) * g2
+
 
 def _raw_moment(n: int, df: float, limit: float) -> float:
     """``E[X^n]`` in closed form (odd moments vanish by symmetry).

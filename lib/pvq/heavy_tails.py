@@ -1,0 +1,60 @@
+"""Where pruning starts to win: the SNR gap over kurtosis and bit-width, in theory and in data.
+
+The gap is ``SNR_Q(b) - SNR_P(1 - b/16)`` in dB for a truncated Student-t of a given kurtosis
+(``pvq.distributions``, df = 2 by default): positive where quantization wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from pvq._validation import check_bits
+from pvq.compression import equivalent_sparsity
+from pvq.distributions import DEFAULT_DF, limit_for_kurtosis, truncated_student_t
+from pvq.theory import pruning_snr_db, quantization_snr_db
+
+
+def snr_gap_db(kurtosis: float, bits: int, df: float = DEFAULT_DF) -> float:
+    """``SNR_Q - SNR_P`` at equal compression for the family member of this (Pearson) kurtosis."""
+    bits = check_bits(bits)
+    dist = truncated_student_t(df, limit_for_kurtosis(kurtosis, df))
+    return quantization_snr_db(dist, bits) - pruning_snr_db(dist, equivalent_sparsity(bits))
+
+
+def snr_gap_map(kurtoses: np.ndarray, bit_widths: range, df: float = DEFAULT_DF) -> pd.DataFrame:
+    """The gap for every (kurtosis, bits): rows are kurtoses, columns bit-widths, values dB."""
+    rows = {}
+    for kurtosis in np.asarray(kurtoses, dtype=float):
+        dist = truncated_student_t(df, limit_for_kurtosis(kurtosis, df))
+        rows[kurtosis] = [quantization_snr_db(dist, b)
+                          - pruning_snr_db(dist, equivalent_sparsity(b)) for b in bit_widths]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(bit_widths))
+    table.index.name, table.columns.name = "kurtosis", "bits"
+    return table
+
+
+def crossover_kurtosis(bits: int, df: float = DEFAULT_DF, highest: float = 1e4) -> float:
+    """The kurtosis above which pruning wins at this bit-width (``inf`` if not below ``highest``).
+
+    The gap falls as the kurtosis grows, so the crossover is the root of ``snr_gap_db``.
+    """
+    bits = check_bits(bits)
+    lowest = 2.0
+    if snr_gap_db(highest, bits, df) > 0:
+        return float("inf")
+    if snr_gap_db(lowest, bits, df) < 0:
+        return lowest
+    return float(optimize.brentq(lambda k: snr_gap_db(k, bits, df), lowest, highest,
+                                 rtol=1e-6))
+
+
+def win_rates(table: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
+    """Share of tensors where pruning's SNR beats quantization's, grouped by ``by``.
+
+    ``table`` has the columns of ``pvq.data.model_zoo_sqnr`` (one row per tensor and bit-width).
+    """
+    wins = table.assign(pruning_wins=table.pruning_sqnr_db > table.quant_sqnr_db)
+    return wins.groupby(by, observed=True).pruning_wins.agg(["mean", "size"]).rename(
+        columns={"mean": "pruning wins", "size": "tensors"})
