@@ -41,11 +41,14 @@ def test_training_learns_the_blobs():
     assert evaluate(model, loader(False)) > max(0.9, before)
 
 
-def test_same_seed_same_weights_other_seed_other_weights():
+@pytest.mark.parametrize("own_generator", [False, True])
+def test_same_seed_same_weights_other_seed_other_weights(own_generator):
+    generator = torch.Generator().manual_seed(123) if own_generator else None
+    data = DataLoader(blobs(), batch_size=16, shuffle=True, generator=generator)  # reused
     runs = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         model = tiny_mlp()
-        train(model, loader(), epochs=2, lr=0.05, seed=seed)
+        train(model, data, epochs=2, lr=0.05, seed=seed)
         runs[name] = model.state_dict()
     assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
     assert not all(torch.equal(runs["a"][k], runs["c"][k]) for k in runs["a"])
@@ -65,6 +68,22 @@ def test_one_step_is_sgd_for_weights_and_adam_for_step_sizes():
     train(model, data, epochs=1, lr=0.05, step_size_lr=1e-3, bn_batches=1)
     torch.testing.assert_close(original.detach(), expected_weight, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(step.detach(), expected_step, rtol=1e-5, atol=0.0)
+
+
+def test_learning_rate_follows_the_cosine_to_the_final_fraction():
+    data = DataLoader(blobs(16), batch_size=16)
+    inputs, labels = next(iter(data))
+    model, replica = tiny_mlp(), tiny_mlp()
+    # two steps of T = 2: lr, then final + (lr - final) (1 + cos(pi / 2)) / 2
+    for lr in (0.05, 0.1 * 0.05 + 0.9 * 0.05 / 2):
+        replica.zero_grad()
+        nn.functional.cross_entropy(replica(inputs), labels).backward()
+        with torch.no_grad():
+            for parameter in replica.parameters():
+                parameter -= lr * parameter.grad
+    train(model, data, epochs=2, lr=0.05, momentum=0.0, final_lr_fraction=0.1)
+    for ours, expected in zip(model.parameters(), replica.parameters()):
+        torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-7)
 
 
 def test_callbacks_see_every_step_and_drive_gradual_pruning():

@@ -11,7 +11,6 @@ on training batches before the model is returned (the weights moved; the running
 from __future__ import annotations
 
 import contextlib
-import math
 import numbers
 import os
 import sys
@@ -55,15 +54,6 @@ def _check_count(value: object, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _cosine(optimizer: torch.optim.Optimizer, steps: int, final_lr_fraction: float):
-    """Cosine decay from each group's lr to ``final_lr_fraction`` of it over ``steps`` steps."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: final_lr_fraction
-        + (1.0 - final_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * min(step / steps, 1.0))),
-    )
-
-
 def train(
     model: nn.Module,
     loader: Batches,
@@ -83,8 +73,9 @@ def train(
 
     ``loader`` yields ``(inputs, labels)`` and must have a length. After each optimiser step
     every callback is called with the number of steps done (1, 2, ...). Seeded with
-    ``torch.manual_seed(seed)`` (which also fixes a DataLoader's shuffling unless it has its own
-    generator) and run with deterministic kernels: the same call gives the same weights.
+    ``torch.manual_seed(seed)``, and a DataLoader's own shuffling generator (if it has one) is
+    re-seeded with ``seed`` too, so the batch order depends on ``seed`` alone; kernels are
+    deterministic: the same call gives the same weights, even with a reused loader.
     ``bn_batches`` training batches re-estimate BatchNorm statistics at the end (None: all).
     """
     epochs = _check_count(epochs, "epochs")
@@ -105,9 +96,16 @@ def train(
     optimizers = [torch.optim.SGD(weights, lr=lr, momentum=momentum, weight_decay=weight_decay)]
     if steps:
         optimizers.append(torch.optim.Adam(steps, lr=step_size_lr))
-    schedules = [_cosine(optimizer, total_steps, final_lr_fraction) for optimizer in optimizers]
+    schedules = [
+        torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=total_steps, eta_min=final_lr_fraction * optimizer.defaults["lr"])
+        for optimizer in optimizers
+    ]
 
     torch.manual_seed(seed)
+    shuffling = getattr(loader, "generator", None)
+    if isinstance(shuffling, torch.Generator):
+        shuffling.manual_seed(seed)
     losses = []
     done = 0
     with _deterministic(), tqdm(total=total_steps, desc="fine-tuning", leave=False,
