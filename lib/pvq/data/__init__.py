@@ -3,6 +3,10 @@
 ``model_zoo_sqnr()``: the paper's per-tensor measurements on 45 torchvision models
 (2,704 tensors x bit-widths 2..8); see ``NOTICE-model-zoo.md`` beside this file for provenance
 and licence.
+
+``digits_split()`` / ``digits_loaders()``: scikit-learn's 8x8 handwritten digits with a fixed,
+seeded train (1,181) / calibration (256) / test (360) split, as NumPy arrays or torch DataLoaders
+(see ``pvq.data.digits``).
 """
 
 from __future__ import annotations
@@ -10,6 +14,27 @@ from __future__ import annotations
 from importlib import resources
 
 import pandas as pd
+
+from pvq.data.digits import (
+    CALIBRATION_SIZE,
+    TEST_SIZE,
+    TRAIN_SIZE,
+    DigitsLoaders,
+    DigitsSplit,
+    digits_loaders,
+    digits_split,
+)
+
+__all__ = [
+    "CALIBRATION_SIZE",
+    "TEST_SIZE",
+    "TRAIN_SIZE",
+    "DigitsLoaders",
+    "DigitsSplit",
+    "digits_loaders",
+    "digits_split",
+    "model_zoo_sqnr",
+]
 
 MODEL_ZOO_FILE = "model_zoo_weights_sqnr.csv"
 

@@ -1,0 +1,170 @@
+"""The course's data split, models and shipped weights: sizes, determinism, accuracy, and each
+layer as ``(w, X)`` with ``X @ w.T`` equal to what the layer really computes."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pvq import zoo
+from pvq.baselines import RECIPES, train_baseline
+from pvq.data import (
+    CALIBRATION_SIZE,
+    TEST_SIZE,
+    TRAIN_SIZE,
+    digits_loaders,
+    digits_split,
+)
+from pvq.layers import compressible_layers
+from pvq.models import ARCHITECTURES, build_model, parameter_count
+from pvq.train import evaluate
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_split_sizes_are_documented_disjoint_and_stratified():
+    split = digits_split()
+    assert (TRAIN_SIZE, CALIBRATION_SIZE, TEST_SIZE) == (1181, 256, 360)
+    assert [len(split.x_train), len(split.x_calibration), len(split.x_test)] == [1181, 256, 360]
+    assert split.x_train.shape[1:] == (1, 8, 8) and split.x_train.dtype == np.float32
+    assert 0.0 == split.x_train.min() and split.x_train.max() == 1.0
+    # the 1,797 images are all distinct, so the parts are disjoint iff no image repeats
+    images = np.concatenate([split.x_train, split.x_calibration, split.x_test]).reshape(1797, -1)
+    assert len(np.unique(images, axis=0)) == 1797
+    for labels in (split.y_train, split.y_calibration, split.y_test):
+        counts = np.bincount(labels, minlength=10)
+        assert counts.min() >= 0.09 * len(labels) and counts.max() <= 0.11 * len(labels)
+
+
+def test_split_is_seeded():
+    first, again, other = digits_split(0), digits_split(0), digits_split(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first.y_test, other.y_test)
+    with pytest.raises(ValueError, match="seed"):
+        digits_split(-1)
+
+
+def test_loaders_replay_the_same_batches_and_cover_the_split():
+    first, again = digits_loaders(batch_size=64), digits_loaders(batch_size=64)
+    labels = [y for _, y in first.train]
+    assert all(torch.equal(a, y) for a, (_, y) in zip(labels, again.train))
+    assert sum(len(y) for y in labels) == TRAIN_SIZE
+    assert not torch.equal(torch.cat(labels), torch.from_numpy(digits_split().y_train))  # shuffled
+    test_labels = torch.cat([y for _, y in first.test])
+    assert torch.equal(test_labels, torch.from_numpy(digits_split().y_test))  # in order
+    with pytest.raises(ValueError, match="batch_size"):
+        digits_loaders(batch_size=0)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_models_have_the_documented_size_and_a_wide_layer(name):
+    model = build_model(name)
+    assert 10_000 <= parameter_count(model) <= 100_000
+    widths = [layer.weight[0].numel() for layer in compressible_layers(model).values()]
+    assert max(widths) >= 256
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert torch.equal(build_model(name, seed=3)[-1].weight, build_model(name, seed=3)[-1].weight)
+    assert not torch.equal(build_model(name, seed=3)[-1].weight, build_model(name, seed=4)[-1].weight)
+
+
+def test_cnn_has_batchnorm_and_relu_after_every_conv():
+    kinds = [type(module) for module in build_model("digits_cnn")]
+    for index, kind in enumerate(kinds):
+        if kind is nn.Conv2d:
+            assert kinds[index + 1: index + 3] == [nn.BatchNorm2d, nn.ReLU]
+    assert kinds.count(nn.Conv2d) == 3 and kinds[-1] is nn.Linear
+
+
+@pytest.mark.parametrize(("name", "low", "high"), [("digits_cnn", 0.97, 0.995),
+                                                   ("digits_mlp", 0.96, 0.99)])
+def test_shipped_weights_reach_the_recorded_accuracy(name, low, high):
+    # shipped: CNN 99.17 %, MLP 97.50 % on the 360 test images
+    model = zoo.pretrained(name)
+    record = zoo.baseline_record(name)
+    accuracy = evaluate(model, digits_loaders().test)
+    assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-12)
+    assert low <= accuracy <= high
+    assert record["parameters"] == parameter_count(model)
+    assert not model.training
+
+
+def test_retraining_reproduces_the_shipped_cnn():
+    model = train_baseline("digits_cnn")
+    shipped = zoo.pretrained("digits_cnn")
+    recorded = zoo.baseline_record("digits_cnn")
+    assert recorded["recipe"] == RECIPES["digits_cnn"].as_dict()
+    test = digits_loaders().test
+    assert evaluate(model, test) == pytest.approx(evaluate(shipped, test), abs=0.01)
+    for key, value in shipped.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-3, atol=1e-4)
+
+
+def test_training_is_deterministic():
+    first, again = train_baseline("digits_mlp", epochs=2), train_baseline("digits_mlp", epochs=2)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
+                                                 again.state_dict().values()))
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="digits_cnn"):
+        zoo.pretrained("resnet18")
+    with pytest.raises(ValueError, match="name"):
+        build_model("resnet18")
+    with pytest.raises(ValueError, match="conv2"):
+        zoo.layer_matrices(zoo.pretrained("digits_cnn"), "bn2")
+
+
+def pre_bias_output(model: nn.Module, layer: str, images: torch.Tensor) -> np.ndarray:
+    """What the layer really computes on ``images`` (from a forward hook), bias removed, as rows
+    in the order ``layer_matrices`` uses: image-major, then output position."""
+    module = dict(model.named_modules())[layer]
+    outputs = []
+    handle = module.register_forward_hook(lambda _m, _i, output: outputs.append(output))
+    with torch.no_grad():
+        model(images)
+    handle.remove()
+    output = outputs[0]
+    if module.bias is not None:
+        shape = (1, -1, 1, 1) if isinstance(module, nn.Conv2d) else (1, -1)
+        output = output - module.bias.detach().reshape(shape)
+    if isinstance(module, nn.Conv2d):
+        output = output.flatten(2).transpose(1, 2)
+    return output.reshape(-1, output.shape[-1]).double().numpy()
+
+
+@pytest.mark.parametrize(("name", "layer", "fan_in"), [
+    ("digits_cnn", "conv1", 9), ("digits_cnn", "conv2", 144), ("digits_cnn", "conv3", 288),
+    ("digits_cnn", "fc", 64), ("digits_mlp", "fc1", 64), ("digits_mlp", "fc2", 256),
+])
+def test_layer_matrices_reproduce_the_layer_output(name, layer, fan_in):
+    model = zoo.pretrained(name)
+    images = torch.from_numpy(digits_split().x_calibration[:32])
+    w, X = zoo.layer_matrices(model, layer, images)
+    assert w.shape[1] == X.shape[1] == fan_in and w.dtype == X.dtype == np.float64
+    expected = pre_bias_output(model, layer, images)
+    assert X.shape[0] == expected.shape[0]
+    np.testing.assert_allclose(X @ w.T, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+def test_conv3_patches_use_its_stride_and_padding():
+    # conv3 has stride 2 and padding 1: 8x8 -> 4x4 positions per image; the corner patch of a
+    # padded input has zeros where the padding is.
+    model = zoo.pretrained("digits_cnn")
+    w, X = zoo.layer_matrices(model, "conv3")
+    assert X.shape == (CALIBRATION_SIZE * 16, 32 * 9)
+    corner = X[0].reshape(32, 3, 3)
+    assert np.all(corner[:, 0, :] == 0) and np.all(corner[:, :, 0] == 0)
+    # a model left in training mode is evaluated in eval mode and handed back in training mode
+    model.train()
+    _, X_again = zoo.layer_matrices(model, "conv3")
+    assert model.training and np.array_equal(X, X_again)
+
+
+def test_layer_matrices_default_to_the_calibration_images():
+    model = zoo.pretrained("digits_mlp")
+    _, X = zoo.layer_matrices(model, "fc1")
+    np.testing.assert_array_equal(X, digits_split().x_calibration.reshape(-1, 64))
+    with pytest.raises(ValueError, match="shape"):
+        zoo.layer_matrices(model, "fc1", np.zeros((4, 64), dtype=np.float32))
+    with pytest.raises(TypeError, match="images"):
+        zoo.layer_matrices(model, "fc1", np.zeros((4, 1, 8, 8), dtype=np.int64))
