@@ -48,7 +48,8 @@ def main() -> int:
               f"{records[name]['test_accuracy']:.4f}, trained in {seconds:.1f} s")
         if args.check:
             shipped = pretrained(name).state_dict()
-            same = all(torch.equal(shipped[key], value) for key, value in model.state_dict().items())
+            same = all(torch.equal(shipped[key], value)
+                       for key, value in model.state_dict().items())
             print(f"  shipped weights {'reproduced bit for bit' if same else 'differ'}; "
                   f"shipped test accuracy {evaluate(pretrained(name), loaders.test):.4f}")
             identical &= same

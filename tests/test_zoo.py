@@ -63,8 +63,9 @@ def test_models_have_the_documented_size_and_a_wide_layer(name):
     widths = [layer.weight[0].numel() for layer in compressible_layers(model).values()]
     assert max(widths) >= 256
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
-    assert torch.equal(build_model(name, seed=3)[-1].weight, build_model(name, seed=3)[-1].weight)
-    assert not torch.equal(build_model(name, seed=3)[-1].weight, build_model(name, seed=4)[-1].weight)
+    head = {seed: build_model(name, seed=seed)[-1].weight for seed in (3, 4)}
+    assert torch.equal(head[3], build_model(name, seed=3)[-1].weight)
+    assert not torch.equal(head[3], head[4])
 
 
 def test_cnn_has_batchnorm_and_relu_after_every_conv():
@@ -168,3 +169,51 @@ def test_layer_matrices_default_to_the_calibration_images():
         zoo.layer_matrices(model, "fc1", np.zeros((4, 64), dtype=np.float32))
     with pytest.raises(TypeError, match="images"):
         zoo.layer_matrices(model, "fc1", np.zeros((4, 1, 8, 8), dtype=np.int64))
+
+
+def test_real_layers_are_the_documented_minilm_layers():
+    names = zoo.real_layer_names()
+    assert names == [f"blocks.{b}.{layer}" for b in (1, 5) for layer in (
+        "attn.query", "attn.key", "attn.value", "attn.proj", "mlp.fc1", "mlp.fc2")]
+    shapes = {"attn.query": (384, 384), "attn.proj": (384, 384), "mlp.fc1": (1536, 384),
+              "mlp.fc2": (384, 1536)}
+    for name in names:
+        w, X = zoo.real_layer(name)
+        assert w.dtype == X.dtype == np.float64
+        assert X.shape == (256, w.shape[1]) and np.isfinite(X).all() and np.isfinite(w).all()
+        kind = name.split(".", 2)[2]
+        assert w.shape == shapes.get(kind, (384, 384))
+    # query, key and value read the same input
+    query, value = zoo.real_layer("blocks.5.attn.query"), zoo.real_layer("blocks.5.attn.value")
+    assert np.array_equal(query.X, value.X) and not np.array_equal(query.w, value.w)
+    with pytest.raises(ValueError, match="blocks.1.mlp.fc1"):
+        zoo.real_layer("blocks.3.mlp.fc1")
+
+
+def test_real_layers_are_consistent_with_the_network_they_came_from():
+    # fc2's input is GELU(fc1's output) on the same tokens: the stored arrays must chain up to
+    # float16 rounding. Bias from the same file; GELU in BERT's exact (erf) form.
+    from importlib import resources
+
+    with resources.files("pvq.data").joinpath(zoo.REAL_LAYERS_FILE).open("rb") as handle:
+        bias = np.load(handle)["blocks.1.mlp.fc1.bias"].astype(np.float64)
+    w1, X1 = zoo.real_layer("blocks.1.mlp.fc1")
+    _, X2 = zoo.real_layer("blocks.1.mlp.fc2")
+    hidden = torch.from_numpy(X1 @ w1.T + bias)
+    expected = torch.nn.functional.gelu(hidden).numpy()
+    assert np.abs(X2 - expected).max() < 0.002 * np.abs(expected).max()
+    assert X2.min() >= -0.1701  # GELU's minimum is -0.16997
+
+
+def test_real_layers_ship_compactly_with_their_provenance():
+    from importlib import resources
+
+    data = resources.files("pvq.data")
+    assert len(data.joinpath(zoo.REAL_LAYERS_FILE).read_bytes()) <= 10_000_000
+    notice = data.joinpath("NOTICE-minilm.md").read_text()
+    assert "Apache License" in notice and "all-MiniLM-L6-v2" in notice
+    info = zoo.real_layers_info()
+    assert "Apache-2.0" in info["licence"]
+    assert info["sanity_check_cosine_similarity"]["eating food / eating bread"] > 0.5
+    for layer in info["layers"].values():
+        assert layer["weight_float16_snr_db"] > 60 and layer["output_float16_snr_db"] > 60
