@@ -13,6 +13,9 @@ from scipy import optimize
 from pvq._validation import check_bits
 from pvq.compression import equivalent_sparsity
 from pvq.distributions import DEFAULT_DF, limit_for_kurtosis, truncated_student_t
+from pvq.metrics import kurtosis, snr_db
+from pvq.prune import magnitude_prune
+from pvq.quantize import mse_scale, quantize
 from pvq.theory import pruning_snr_db, quantization_snr_db
 
 
@@ -48,6 +51,26 @@ def crossover_kurtosis(bits: int, df: float = DEFAULT_DF, highest: float = 1e4) 
         return lowest
     return float(optimize.brentq(lambda k: snr_gap_db(k, bits, df), lowest, highest,
                                  rtol=1e-6))
+
+
+def tensor_snr_table(tensors: dict[str, np.ndarray], bit_widths: range = range(2, 9),
+                     model: str = "") -> pd.DataFrame:
+    """Measure named weight tensors like the model-zoo table, with this course's definitions.
+
+    One row per (tensor, bits): Pearson ``kurtosis``, ``quant_sqnr_db`` (b bits at
+    ``mse_scale``) and ``pruning_sqnr_db`` (magnitude pruning to ``1 - b/16``).
+    """
+    rows = []
+    for layer, weights in tensors.items():
+        tail = kurtosis(weights)
+        for bits in bit_widths:
+            rows.append({
+                "model": model, "layer": layer, "bits": bits, "kurtosis": tail,
+                "quant_sqnr_db": snr_db(weights, quantize(weights, bits, mse_scale(weights, bits))),
+                "pruning_sqnr_db": snr_db(weights, magnitude_prune(weights,
+                                                                   equivalent_sparsity(bits))),
+            })
+    return pd.DataFrame(rows)
 
 
 def win_rates(table: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
