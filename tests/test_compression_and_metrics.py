@@ -15,7 +15,7 @@ from pvq.compression import (
     mask_overhead,
     storage_bytes,
 )
-from pvq.metrics import excess_kurtosis, kurtosis, snr_db
+from pvq.metrics import excess_kurtosis, kurtosis, snr_db, snr_db_standard_error
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,15 @@ def test_kurtosis_agrees_with_scipy():
     assert kurtosis(rng.standard_normal(1_000_000)) == pytest.approx(3.0, abs=0.02)
     with pytest.raises(ValueError, match="constant"):
         kurtosis(np.ones(10))
+
+
+def test_snr_standard_error_matches_the_spread_over_repeated_samples():
+    rng = np.random.default_rng(3)
+    repeats = [rng.standard_normal(4000) for _ in range(300)]
+    snrs = [snr_db(w, np.round(w * 2) / 2) for w in repeats]
+    errors = [snr_db_standard_error(w, np.round(w * 2) / 2) for w in repeats]
+    assert np.mean(errors) == pytest.approx(np.std(snrs, ddof=1), rel=0.15)
+    with pytest.raises(ValueError, match="error"):
+        snr_db_standard_error(np.ones(5), np.ones(5))
+    with pytest.raises(ValueError, match="shape"):
+        snr_db_standard_error(np.ones(5), np.ones(4))

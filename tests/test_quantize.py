@@ -158,3 +158,22 @@ def test_mse_scale_is_scale_equivariant():
 def test_bad_input_is_refused_with_the_argument_named(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_symmetric_grid_drops_the_extra_negative_level(bits):
+    grid = quantization_grid(bits, symmetric=True)
+    np.testing.assert_array_equal(grid, -grid[::-1])
+    np.testing.assert_array_equal(grid, quantization_grid(bits)[1:])
+    w = np.linspace(-3.0, 3.0, 101)
+    scale = 2.0 / 2 ** (bits - 1)
+    symmetric = quantize(w, bits, scale, symmetric=True)
+    np.testing.assert_array_equal(symmetric, -quantize(-w, bits, scale, symmetric=True))
+    assert symmetric.min() == -(2 ** (bits - 1) - 1) * scale
+
+
+def test_symmetric_grid_refuses_one_bit_and_non_bool():
+    with pytest.raises(ValueError, match="bits"):
+        grid_limits(1, symmetric=True)
+    with pytest.raises(TypeError, match="symmetric"):
+        quantize(np.ones(3), 4, 0.1, symmetric=1)

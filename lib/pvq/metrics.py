@@ -27,6 +27,25 @@ def snr_db(w: Weights, w_hat: Weights) -> float:
     return math.inf if noise == 0.0 else 10.0 * math.log10(power / noise)
 
 
+def snr_db_standard_error(w: Weights, w_hat: Weights) -> float:
+    """Standard error of ``snr_db(w, w_hat)`` when the entries of ``w`` are i.i.d. samples.
+
+    Delta method on ``10 log10(mean(w^2) / mean(e^2))`` with ``e = w - w_hat``:
+    ``(10 / ln 10) * std(w^2 / mean(w^2) - e^2 / mean(e^2)) / sqrt(n)``. Heavy tails in ``e^2``
+    (a few clipped outliers) make it large, and make it an estimate itself.
+    """
+    check_weights(w, "w")
+    check_weights(w_hat, "w_hat")
+    if tuple(w.shape) != tuple(w_hat.shape):
+        raise ValueError(f"w and w_hat must have the same shape, got {tuple(w.shape)} "
+                         f"and {tuple(w_hat.shape)}")
+    signal, error = to_numpy(w).ravel() ** 2, (to_numpy(w) - to_numpy(w_hat)).ravel() ** 2
+    if signal.size < 2 or error.mean() == 0.0 or signal.mean() == 0.0:
+        raise ValueError("need at least 2 entries, a non-zero w and a non-zero error")
+    ratio = signal / signal.mean() - error / error.mean()
+    return 10.0 / math.log(10.0) * float(ratio.std(ddof=1)) / math.sqrt(signal.size)
+
+
 def kurtosis(w: Weights) -> float:
     """Pearson kurtosis ``E[(w - mu)^4] / sigma^4`` (normal = 3, biased moments).
 

@@ -47,3 +47,45 @@ def weight_histogram(
     ax.set_xlabel("weight value")
     ax.set_ylabel("density")
     ax.legend(loc="upper right")
+
+
+def error_density(
+    axes: tuple[plt.Axes, plt.Axes],
+    dist: object,
+    bits: int,
+    scale: float,
+    sparsity: float,
+    *,
+    symmetric: bool = False,
+    x: np.ndarray | None = None,
+) -> None:
+    """Where each method loses signal, for a frozen ``scipy.stats`` distribution.
+
+    Top: the density p(x) with the b-bit grid at ``scale`` and the band ``|x| < tau`` that pruning
+    to ``sparsity`` zeroes. Bottom: the squared error weighted by the density,
+    ``(x - Q(x))^2 p(x)`` and ``x^2 p(x) 1{|x| < tau}``; the area under each curve is that
+    method's mean squared error. ``x`` defaults to the central ``1 - 1e-4`` of the mass.
+    """
+    from pvq.prune import magnitude_threshold
+    from pvq.quantize import quantization_grid, quantize
+
+    if x is None:
+        x = np.linspace(float(dist.ppf(5e-5)), float(dist.isf(5e-5)), 4001)
+    density, tau = dist.pdf(x), magnitude_threshold(dist, sparsity)
+    top, bottom = axes
+    top.plot(x, density, color=COLORS["data"], label="density p(x)")
+    levels = quantization_grid(bits, symmetric=symmetric) * scale
+    shown = levels[(levels >= x[0]) & (levels <= x[-1])]
+    top.vlines(shown, 0.0, float(density.max()) * 1.05, color=COLORS["quantization"], lw=0.7,
+               label=f"{bits}-bit grid")
+    top.axvspan(-tau, tau, color=COLORS["pruning"], alpha=0.15,
+                label=f"pruned {sparsity:.0%}: |x| < {tau:.2f}")
+    top.set_ylabel("density")
+    top.legend(loc="upper left", fontsize="small")
+    pruned = np.where(np.abs(x) < tau, x**2 * density, 0.0)
+    bottom.fill_between(x, pruned, color=COLORS["pruning"], alpha=0.4, label="pruning")
+    bottom.fill_between(x, (x - quantize(x, bits, scale, symmetric=symmetric)) ** 2 * density,
+                        color=COLORS["quantization"], alpha=0.8, label="quantization")
+    bottom.set_xlabel("weight value x")
+    bottom.set_ylabel("squared error × p(x)")
+    bottom.legend(loc="upper right")

@@ -3,7 +3,8 @@
 The grid of a b-bit signed integer is ``-2^(b-1) .. 2^(b-1)-1`` (two's complement, as in
 hardware): one more level on the negative side. A weight ``w`` becomes
 ``Q(w) = s * clip(round(w / s), -2^(b-1), 2^(b-1)-1)`` with round-half-to-even, the rounding of
-NumPy, torch and ``torch.fake_quantize_per_tensor_affine``.
+NumPy, torch and ``torch.fake_quantize_per_tensor_affine``. ``symmetric=True`` selects the
+restricted grid ``-(2^(b-1)-1) .. 2^(b-1)-1`` (one level fewer, e.g. -7..7 at 4 bits).
 """
 
 from __future__ import annotations
@@ -26,26 +27,36 @@ _SEARCH_CANDIDATES = 2048
 _SMALLEST_CLIP_FRACTION = 1e-4
 
 
-def grid_limits(bits: int) -> tuple[int, int]:
-    """The smallest and largest integer of the b-bit grid: ``(-2^(b-1), 2^(b-1)-1)``."""
+def grid_limits(bits: int, *, symmetric: bool = False) -> tuple[int, int]:
+    """The smallest and largest integer of the b-bit grid: ``(-2^(b-1), 2^(b-1)-1)``.
+
+    ``symmetric=True`` drops the extra negative level: ``(-(2^(b-1)-1), 2^(b-1)-1)``, b >= 2.
+    """
     bits = check_bits(bits)
-    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if not isinstance(symmetric, bool):
+        raise TypeError(f"symmetric must be True or False, got {symmetric!r}")
+    if symmetric and bits < 2:
+        raise ValueError(f"the symmetric grid needs bits >= 2 (1 bit leaves only 0), got {bits}")
+    highest = 2 ** (bits - 1) - 1
+    return (-highest if symmetric else -(highest + 1)), highest
 
 
-def quantization_grid(bits: int) -> np.ndarray:
-    """The integers ``-2^(b-1) .. 2^(b-1)-1`` of a b-bit symmetric grid (``2^b`` values)."""
-    lowest, highest = grid_limits(check_bits(bits, maximum=24))
+def quantization_grid(bits: int, *, symmetric: bool = False) -> np.ndarray:
+    """The integers ``-2^(b-1) .. 2^(b-1)-1`` of a b-bit grid (``2^b`` values; one fewer if
+    ``symmetric``)."""
+    lowest, highest = grid_limits(check_bits(bits, maximum=24), symmetric=symmetric)
     return np.arange(lowest, highest + 1, dtype=np.int64)
 
 
-def quantize(w: Weights, bits: int, scale: float) -> Weights:
+def quantize(w: Weights, bits: int, scale: float, *, symmetric: bool = False) -> Weights:
     """Round-to-nearest on the scaled grid: ``s * clip(round(w / s), -2^(b-1), 2^(b-1)-1)``.
 
     Returns the same type as ``w`` (NumPy array or torch tensor; integer input becomes float).
+    ``symmetric=True`` clips to ``-(2^(b-1)-1)`` instead of ``-2^(b-1)`` at the bottom.
     Gradients do not flow through the rounding; ``pvq.qat`` provides the straight-through version.
     """
     check_weights(w)
-    lowest, highest = grid_limits(bits)
+    lowest, highest = grid_limits(bits, symmetric=symmetric)
     scale = check_positive(scale, "scale")
     w = as_float(w)
     if isinstance(w, torch.Tensor):
