@@ -2,8 +2,8 @@
 
 ``pvq.theory`` needs ``int_a^b (x - c)^2 p(x) dx`` for every rounding cell of a grid, for hundreds
 of candidate scales, for any density (kinks, finite support, power-law tails). Calling
-``scipy.integrate.quad`` per cell would be too slow; here every interval is mapped to ``t in [0, 1]``
-and integrated with one vectorised density call per refinement round:
+``scipy.integrate.quad`` per cell would be too slow; here every interval is mapped to
+``t in [0, 1]`` and integrated with one vectorised density call per refinement round:
 
 - a finite interval: ``x = a (1 - t) + b t`` (exact near both ends once split at 0);
 - a half-line ``[a, inf)``: ``x = a + d ((1 - t)^-4 - 1)`` (and its mirror for ``(-inf, b]``).

@@ -139,7 +139,7 @@ def quantization_snr_db(
 def pruning_mse(dist: object, sparsity: float) -> float:
     """``E[W^2; |W| < tau]`` with ``tau = F^-1(1/2 + c/2)``: the pruned mass loses all its signal.
 
-    For the normal ``N(0, sigma^2)``: ``sigma^2 (2 Phi(u) - 1 - 2 u phi(u))`` with ``u = tau/sigma``.
+    For ``N(0, sigma^2)``: ``sigma^2 (2 Phi(u) - 1 - 2 u phi(u))`` with ``u = tau / sigma``.
     """
     _check_dist(dist)
     tau = magnitude_threshold(dist, sparsity)
