@@ -27,21 +27,9 @@ from pvq.bounds import (
     quant_heuristic,
     quant_sdp_bound,
     quant_sdp_relaxation,
+    synthetic_chunk,
 )
 from pvq.quantize import grid_limits, mse_scale, quantize
-
-
-def correlated_chunk(n: int, seed: int, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``G = X^T X`` of inputs like neighbouring pixels (AR(1) across columns, correlation 0.8,
-    plus a shared offset as after a ReLU), and Gaussian weights."""
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((rows or 3 * n, n))
-    X = np.empty_like(noise)
-    X[:, 0] = noise[:, 0]
-    for i in range(1, n):
-        X[:, i] = 0.8 * X[:, i - 1] + 0.6 * noise[:, i]
-    X += 0.5 * rng.standard_normal((X.shape[0], 1))
-    return X.T @ X, rng.standard_normal(n)
 
 
 def grid_optimum(G, w, bits, scale) -> float:
@@ -94,7 +82,7 @@ def test_equal_compression_and_the_papers_box():
 @pytest.mark.parametrize("seed", range(3))
 def test_sdp_bound_is_below_the_exhaustive_grid_optimum(seed):
     n, bits = 3 + seed % 2, 2
-    G, w = correlated_chunk(n, seed)
+    G, w = synthetic_chunk(n, seed)
     scale = mse_scale(w, bits)
     optimum = grid_optimum(G, w, bits, scale)
     boxed = quant_sdp_bound(G, w, bits, scale)
@@ -104,7 +92,7 @@ def test_sdp_bound_is_below_the_exhaustive_grid_optimum(seed):
 
 
 def test_certificate_is_the_solvers_value_up_to_its_tolerance():
-    G, w = correlated_chunk(8, 3)
+    G, w = synthetic_chunk(8, 3)
     relaxation = quant_sdp_relaxation(G, w, 3, mse_scale(w, 3))
     assert relaxation.bound <= relaxation.solver_value * (1 + 1e-9) + 1e-12
     assert relaxation.bound == pytest.approx(relaxation.solver_value, rel=1e-5)
@@ -116,7 +104,7 @@ def test_any_multipliers_give_a_valid_grid_bound(seed, size, shift):
     """The certificate needs no accurate solver: random multipliers and a random t still give a
     lower bound on every grid point (here checked against all of them)."""
     n, bits = 3, 2
-    G, w = correlated_chunk(n, seed)
+    G, w = synthetic_chunk(n, seed)
     scale = mse_scale(w, bits)
     lowest, highest = grid_limits(bits)
     center = np.floor(w / scale)
@@ -133,7 +121,7 @@ def test_any_multipliers_give_a_valid_grid_bound(seed, size, shift):
 
 @pytest.mark.parametrize("bits", [2, 3, 4])
 def test_bound_below_heuristic_below_round_to_nearest(bits):
-    G, w = correlated_chunk(16, bits)
+    G, w = synthetic_chunk(16, bits)
     scale = mse_scale(w, bits)
     x, error = quant_heuristic(G, w, bits, scale)
     nearest = quantize(w, bits, scale)
@@ -145,7 +133,7 @@ def test_bound_below_heuristic_below_round_to_nearest(bits):
 
 
 def test_candidates_name_their_method_and_sdp_rounding_joins_them():
-    G, w = correlated_chunk(10, 5)
+    G, w = synthetic_chunk(10, 5)
     scale = mse_scale(w, 3)
     relaxation = quant_sdp_relaxation(G, w, 3, scale)
     candidates = quant_candidates(G, w, 3, scale, relaxation=relaxation)
@@ -177,7 +165,7 @@ def test_with_uncorrelated_inputs_rounding_to_nearest_is_optimal_and_the_bound_e
 def test_exact_pruning_equals_every_mask_tried(n, k, box):
     """Brute force with scipy's lsq_linear over all C(n, k) masks; the search must agree both
     when it enumerates and when it branches down to the leaves (enumeration_limit=0)."""
-    G, w = correlated_chunk(n, 10 * n + k)
+    G, w = synthetic_chunk(n, 10 * n + k)
     lower, upper = -box * np.abs(w).max(), box * np.abs(w).max()
     expected = mask_optimum(G, w, k, lower, upper)
     for limit in (0, 300):
@@ -191,7 +179,7 @@ def test_exact_pruning_equals_every_mask_tried(n, k, box):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_exact_pruning_equals_scip(seed):
-    G, w = correlated_chunk(12, seed)
+    G, w = synthetic_chunk(12, seed)
     lower, upper = pruning_box(w)
     _, scip_error = prune_scip(G, w, 3, lower, upper)
     w_hat, error = prune_exact(G, w, 3, lower, upper)
@@ -201,7 +189,7 @@ def test_exact_pruning_equals_scip(seed):
 
 
 def test_branch_and_bound_certifies_a_32_input_chunk_at_4_bit_compression():
-    G, w = correlated_chunk(32, 7, rows=256)
+    G, w = synthetic_chunk(32, 7, rows=256)
     lower, upper = pruning_box(w)
     solution = prune_branch_and_bound(G, w, 8, lower, upper)
     heuristic = prune_heuristic(G, w, 8, lower, upper)[1]
@@ -216,7 +204,7 @@ def test_node_dual_bound_holds_for_any_delta(seed, fixed):
     """The closed-form node bound is valid for every ``delta``: checked against brute force
     over the node's completions, with a random ``delta`` and the node's certified diagonal."""
     n, k = 7, 3
-    G, w = correlated_chunk(n, seed)
+    G, w = synthetic_chunk(n, seed)
     rng = np.random.default_rng(seed)
     problem = _prune_bnb.ChunkProblem(G, w, np.full(n, -2.0), np.full(n, 2.5))
     fixed_in, free = np.arange(min(fixed, k)), np.arange(min(fixed, k), n - 1)
@@ -232,7 +220,7 @@ def test_node_dual_bound_holds_for_any_delta(seed, fixed):
 def test_node_relaxation_matches_cvxpy():
     """The hand-built Clarabel relaxation has the value cvxpy finds for the same model."""
     n, k = 8, 3
-    G, w = correlated_chunk(n, 11)
+    G, w = synthetic_chunk(n, 11)
     lower, upper = np.full(n, -3.0), np.full(n, 3.0)
     problem = _prune_bnb.ChunkProblem(G, w, lower, upper)
     fixed_in, free = np.array([2]), np.array([0, 1, 3, 4, 5, 6])
@@ -262,7 +250,7 @@ def test_diagonal_inputs_keep_the_k_largest_contributions():
 
 
 def test_inputs_that_never_fire_are_pruned_for_free():
-    G, w = correlated_chunk(9, 3)
+    G, w = synthetic_chunk(9, 3)
     G[[1, 5], :] = 0.0
     G[:, [1, 5]] = 0.0
     w_hat, error = prune_exact(G, w, 3, -4.0, 4.0)
@@ -272,7 +260,7 @@ def test_inputs_that_never_fire_are_pruned_for_free():
 
 
 def test_heuristics_improve_on_magnitude_and_the_exact_search_on_them():
-    G, w = correlated_chunk(20, 9)
+    G, w = synthetic_chunk(20, 9)
     lower, upper = pruning_box(w)
     candidates = prune_candidates(G, w, 5, lower, upper)
     assert set(candidates) == {"magnitude + refit", "obs greedy", "swap search"}
@@ -284,7 +272,7 @@ def test_heuristics_improve_on_magnitude_and_the_exact_search_on_them():
 # ---------------------------------------------------------------- bad input
 
 
-G_GOOD, W_GOOD = correlated_chunk(4, 0)
+G_GOOD, W_GOOD = synthetic_chunk(4, 0)
 
 
 @pytest.mark.parametrize("call, error, word", [

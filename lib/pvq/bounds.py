@@ -20,6 +20,7 @@ weights ``w`` by ``w_hat`` costs the output error
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 import time
 from typing import NamedTuple
@@ -29,7 +30,7 @@ import numpy as np
 from pvq import _prune_bnb, _quant_sdp
 from pvq._prune_bnb import ChunkProblem, PruneSolution
 from pvq._quant_sdp import QuantRelaxation
-from pvq._validation import check_bits, check_positive, check_weights, to_numpy
+from pvq._validation import check_bits, check_positive, check_real, check_weights, to_numpy
 from pvq.compression import BASE_BITS
 from pvq.prune import magnitude_mask
 from pvq.quantize import grid_limits, integer_codes
@@ -50,7 +51,7 @@ __all__ = [
     "chunk_error", "equal_compression_k", "layer_chunks", "prune_branch_and_bound",
     "prune_brute_force", "prune_candidates", "prune_exact", "prune_heuristic", "prune_scip",
     "pruning_box", "quant_candidates", "quant_heuristic", "quant_sdp_bound",
-    "quant_sdp_relaxation",
+    "quant_sdp_relaxation", "synthetic_chunk",
 ]
 
 
@@ -104,6 +105,26 @@ def pruning_box(W: np.ndarray, factor: float = BOX_FACTOR) -> tuple[float, float
     factor = check_positive(factor, "factor")
     values = to_numpy(W)
     return factor * min(float(values.min()), 0.0), factor * max(float(values.max()), 0.0)
+
+
+def synthetic_chunk(n: int, seed: int = 0, rows: int | None = None, correlation: float = 0.8
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """A stand-in chunk ``(G, w)`` with inputs like neighbouring pixels: ``X`` (``rows`` x n,
+    default 3n) has AR(1) columns ``x_i = r x_(i-1) + sqrt(1 - r^2) e_i`` plus a shared offset
+    per row (as after a ReLU), ``G = X^T X``; the weights are standard normal (seeded)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    correlation = check_real(correlation, "correlation")
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError(f"correlation must be in [0, 1), got {correlation}")
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((rows or 3 * n, n))
+    X = np.empty_like(noise)
+    X[:, 0] = noise[:, 0]
+    for i in range(1, n):
+        X[:, i] = correlation * X[:, i - 1] + math.sqrt(1.0 - correlation**2) * noise[:, i]
+    X += 0.5 * rng.standard_normal((X.shape[0], 1))
+    return X.T @ X, rng.standard_normal(n)
 
 
 def _check_chunk(G: object, w: object) -> tuple[np.ndarray, np.ndarray]:
