@@ -1,0 +1,231 @@
+"""Quantization against pruning at equal compression, before and after fine-tuning.
+
+b-bit quantization is paired with pruning to sparsity ``1 - b/16`` (``pvq.compression``). Each
+method comes in two stages, both applied to every Conv2d/Linear weight of a copy of the model:
+
+============  ==========================================  ==========================================
+method        post-training (no gradient step)            fine-tuned (``pvq.train.train``)
+============  ==========================================  ==========================================
+quantization  PTQ: per-tensor MSE scales                  LSQ: weights and step sizes learned
+pruning       one-shot magnitude pruning                  gradual magnitude pruning, cubic schedule
+============  ==========================================  ==========================================
+
+Both stages re-estimate BatchNorm statistics on the same training batches (the fine-tuning loop
+always does), so what separates a post-training model from its fine-tuned twin is the gradient
+steps alone. Results are records (one row per model) with the calibration and the test accuracy:
+learning rates are chosen on calibration accuracy, test accuracy is only reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import nn
+
+from pvq._validation import check_bits, check_positive
+from pvq.compression import equivalent_sparsity
+from pvq.data import DigitsLoaders
+from pvq.layers import compressible_layers
+from pvq.pruning_schedule import GradualMagnitudePruning
+from pvq.qat import apply_lsq, lsq_quantizers
+from pvq.representations import compare_layers
+from pvq.train import Batches, evaluate, reestimate_batchnorm, train
+
+#: the two ways to compress, named as in ``pvq.plotting.COLORS``
+METHODS = ("quantization", "pruning")
+#: what each method is called in each stage
+NAMES = {("quantization", "post-training"): "PTQ", ("pruning", "post-training"): "one-shot",
+         ("quantization", "fine-tuned"): "LSQ", ("pruning", "fine-tuned"): "GMP"}
+#: the bit-widths the paper compares (sparsities 50, 62.5, 75, 81.25 and 87.5 %)
+BITS = (8, 6, 4, 3, 2)
+#: the weights' learning rates each method may choose from (on calibration accuracy): the
+#: digits baselines' own training rate and a tenth of it
+LEARNING_RATES = (0.01, 0.1)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every fine-tuning run gets, whichever the method.
+
+    ``epochs`` of SGD (momentum 0.9, cosine schedule), LSQ's step sizes with Adam at
+    ``step_size_lr``; gradual pruning reaches its final sparsity after ``pruning_fraction`` of the
+    steps (the paper: 15 of 20 epochs) and updates its masks every ``update_every`` steps;
+    ``bn_batches`` training batches re-estimate BatchNorm at the end.
+    """
+
+    epochs: int = 5
+    step_size_lr: float = 1e-4
+    pruning_fraction: float = 0.75
+    update_every: int = 5
+    bn_batches: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.pruning_fraction <= 1.0:
+            raise ValueError(f"pruning_fraction must be in [0, 1], got {self.pruning_fraction}")
+        check_positive(self.step_size_lr, "step_size_lr")
+        for name in ("epochs", "update_every", "bn_batches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_method(method: object) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+def _compress(model: nn.Module, method: str, bits: int,
+              *, end_step: int, update_every: int) -> list[Callable[[int], None]]:
+    """Quantize (LSQ at MSE scales) or prune ``model`` in place; return the training callbacks.
+
+    A model whose every layer already carries an LSQ quantizer at ``bits`` keeps them.
+    """
+    if _check_method(method) == "quantization":
+        quantizers = lsq_quantizers(model)
+        if not quantizers:
+            apply_lsq(model, bits)
+        elif len(quantizers) != len(compressible_layers(model)) or any(
+                quantizer.bits != bits for quantizer in quantizers.values()):
+            raise ValueError(f"model is already quantized, but not every layer at {bits} bits")
+        return []
+    return [GradualMagnitudePruning(model, equivalent_sparsity(bits), end_step=end_step,
+                                    update_every=update_every)]
+
+
+def compress(model: nn.Module, method: str, bits: int) -> nn.Module:
+    """A compressed copy of ``model``, no training, BatchNorm untouched: quantized to ``bits``
+    (LSQ quantizers at their MSE scales, i.e. PTQ) or magnitude-pruned to ``1 - bits/16``."""
+    bits = check_bits(bits)
+    compressed = copy.deepcopy(model)
+    _compress(compressed, method, bits, end_step=0, update_every=1)
+    return compressed.eval()
+
+
+def post_training(model: nn.Module, method: str, bits: int, loader: Batches,
+                  *, bn_batches: int = 20) -> nn.Module:
+    """``compress``, then BatchNorm re-estimated on the first ``bn_batches`` batches of
+    ``loader`` (a shuffling DataLoader's generator is re-seeded with 0 first, as ``train`` does).
+    """
+    compressed = compress(model, method, bits)
+    shuffling = getattr(loader, "generator", None)
+    if isinstance(shuffling, torch.Generator):
+        shuffling.manual_seed(0)
+    reestimate_batchnorm(compressed, loader, batches=bn_batches)
+    return compressed.eval()
+
+
+def fine_tune(model: nn.Module, method: str, bits: int, loader: Batches, *, lr: float,
+              seed: int = 0, budget: Budget = Budget()) -> nn.Module:
+    """A compressed copy of ``model`` fine-tuned with ``pvq.train.train``: LSQ at ``bits``, or
+    gradual magnitude pruning from 0 to ``1 - bits/16`` on the cubic schedule.
+
+    For quantization ``model`` may also be ``compress(fp32_model, "quantization", bits)``: LSQ
+    then starts from its step sizes (the same MSE scales, without computing them again).
+    """
+    bits = check_bits(bits)
+    tuned = copy.deepcopy(model)
+    end_step = round(budget.pruning_fraction * budget.epochs * len(loader))
+    callbacks = _compress(tuned, method, bits, end_step=end_step,
+                          update_every=budget.update_every)
+    train(tuned, loader, epochs=budget.epochs, lr=lr, seed=seed, callbacks=callbacks,
+          step_size_lr=budget.step_size_lr, bn_batches=budget.bn_batches, progress=False)
+    return tuned
+
+
+def run(model: nn.Module, method: str, bits: int, loaders: DigitsLoaders, *, lr: float | None,
+        seed: int = 0, budget: Budget = Budget()) -> dict:
+    """One method at one level for one seed: fine-tuned with learning rate ``lr``, or the
+    post-training model if ``lr`` is None (BatchNorm re-estimated on ``loaders.train``).
+
+    Returns a record: ``method, stage, bits, sparsity, lr, seed, calibration_accuracy,
+    test_accuracy`` and the compressed ``model`` itself.
+    """
+    if lr is None:
+        compressed = post_training(model, method, bits, loaders.train,
+                                   bn_batches=budget.bn_batches)
+    else:
+        compressed = fine_tune(model, method, bits, loaders.train, lr=lr, seed=seed,
+                               budget=budget)
+    return {"method": method, "stage": "post-training" if lr is None else "fine-tuned",
+            "bits": bits, "sparsity": equivalent_sparsity(bits),
+            "lr": math.nan if lr is None else lr, "seed": seed,
+            "calibration_accuracy": evaluate(compressed, loaders.calibration, progress=False),
+            "test_accuracy": evaluate(compressed, loaders.test, progress=False),
+            "model": compressed}
+
+
+def sweep(model: nn.Module, loaders: DigitsLoaders, *, methods: Iterable[str] = METHODS,
+          bits: Iterable[int] = BITS, lrs: Iterable[float | None] = (None,),
+          seeds: Iterable[int] = (0,), budget: Budget = Budget()) -> pd.DataFrame:
+    """``run`` for every method, learning rate, seed and bit-width (only seed 0 for
+    ``lr=None``, which has no randomness): one row per run, the models in column ``model``."""
+    methods, bits = [_check_method(m) for m in methods], [check_bits(b) for b in bits]
+    lrs, seeds = tuple(lrs), tuple(seeds)
+    records = []
+    for method in methods:
+        # LSQ's MSE scales are computed once per bit-width, not once per run
+        starts = {b: compress(model, method, b) if method == "quantization" else model
+                  for b in bits}
+        for lr in lrs:
+            for seed in ((0,) if lr is None else seeds):
+                records += [run(starts[b], method, b, loaders, lr=lr, seed=seed, budget=budget)
+                            for b in bits]
+    return pd.DataFrame(records)
+
+
+def choose_learning_rates(records: pd.DataFrame) -> dict[str, float]:
+    """Per method, the learning rate with the highest calibration accuracy averaged over all
+    its levels and seeds (fine-tuned records only; a tie goes to the smaller rate)."""
+    tuned = records[records["stage"] == "fine-tuned"]
+    if tuned.empty:
+        raise ValueError("records hold no fine-tuned run")
+    means = tuned.groupby(["method", "lr"])["calibration_accuracy"].mean()
+    chosen = {}
+    for method, by_lr in means.groupby(level="method"):
+        by_lr = by_lr.droplevel("method").sort_index()
+        chosen[method] = float(by_lr.idxmax())  # idxmax keeps the first (smallest) of ties
+    return chosen
+
+
+def accuracy_table(records: pd.DataFrame, *, column: str = "test_accuracy") -> pd.DataFrame:
+    """One row per bit-width (with its sparsity), for each method and stage the mean of
+    ``column`` over seeds, and for fine-tuned runs also the sample standard deviation and the
+    number of seeds. Columns are named ``PTQ``, ``one-shot``, ``LSQ``, ``LSQ std``, ...
+    Each method and stage must come with one learning rate only.
+    """
+    if column not in records:
+        raise ValueError(f"column must be one of {list(records.columns)}, got {column!r}")
+    table = pd.DataFrame(index=pd.Index(sorted(records["bits"].unique(), reverse=True),
+                                        name="bits"))
+    table["sparsity"] = [equivalent_sparsity(int(b)) for b in table.index]
+    for (method, stage), name in NAMES.items():
+        rows = records[(records["method"] == method) & (records["stage"] == stage)]
+        if rows.empty:
+            continue
+        if rows["lr"].nunique() > 1:
+            raise ValueError(f"{name} records mix learning rates: keep the chosen one only")
+        values = rows.groupby("bits")[column]
+        table[name] = values.mean()
+        if stage == "fine-tuned":
+            table[f"{name} std"] = values.std(ddof=1)
+            table[f"{name} seeds"] = values.count()
+    return table
+
+
+def representation_table(original: nn.Module, records: pd.DataFrame,
+                         inputs: torch.Tensor) -> pd.DataFrame:
+    """``pvq.representations.compare_layers`` of each record's ``model`` against ``original``
+    on ``inputs``: one row per model and layer, with the record's method, stage, bits, lr and
+    seed, the layer, ``snr_db`` and ``cka``."""
+    keys = ["method", "stage", "bits", "lr", "seed"]
+    rows = [compare_layers(original, record["model"], inputs).reset_index().assign(
+        **{key: record[key] for key in keys}) for _, record in records.iterrows()]
+    if not rows:
+        raise ValueError("records is empty")
+    return pd.concat(rows, ignore_index=True)[[*keys, "layer", "snr_db", "cka"]]
