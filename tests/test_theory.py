@@ -29,10 +29,13 @@ PRUNING_DB = [3.03, 4.30, 5.58, 6.91, 8.31, 9.82, 11.47]
 
 
 class _Wrapped(stats.rv_continuous):
-    """A distribution given only by pdf and cdf: forces the generic (quadrature) path."""
+    """A distribution given only by pdf, cdf and support: forces the quadrature path."""
 
     def _argcheck(self, family_id):
         return family_id >= 0
+
+    def _get_support(self, family_id):
+        return _FAMILIES[int(np.ravel(family_id)[0])].support()
 
     def _pdf(self, x, family_id):
         return _FAMILIES[int(family_id[0])].pdf(x)
@@ -44,7 +47,7 @@ class _Wrapped(stats.rv_continuous):
         return _FAMILIES[int(family_id[0])].ppf(q)
 
 
-_FAMILIES = [stats.norm(), stats.laplace()]
+_FAMILIES = [stats.norm(), stats.laplace(), truncated_student_t(2, 10.0)]
 _wrapped = _Wrapped(name="wrapped", shapes="family_id")
 
 
@@ -128,14 +131,26 @@ def test_generic_path_agrees_with_quad(name, bits):
             _quad_mse(dist, bits, factor * scale), rel=1e-9)
 
 
-@pytest.mark.parametrize("family_id", [0, 1])
-def test_generic_path_reproduces_closed_forms(family_id):
+@pytest.mark.parametrize("family_id", [0, 1, 2], ids=["normal", "laplace", "truncated t"])
+def test_quadrature_path_reproduces_closed_forms(family_id):
     wrapped, original = _wrapped(family_id), _FAMILIES[family_id]
     assert signal_power(wrapped) == pytest.approx(signal_power(original), rel=1e-10)
     assert pruning_mse(wrapped, 0.75) == pytest.approx(pruning_mse(original, 0.75), rel=1e-10)
     scales = np.geomspace(0.01, 2.0, 5)
     np.testing.assert_allclose(quantization_mse(wrapped, 4, scales),
                                quantization_mse(original, 4, scales), rtol=1e-10)
+
+
+def test_a_closed_form_of_the_distribution_is_used_with_loc_and_scale(monkeypatch):
+    family = type(truncated_student_t(2, 10.0).dist)  # freezing makes a new instance
+    calls, original = [], family.cell_second_moments
+    monkeypatch.setattr(family, "cell_second_moments",
+                        lambda self, *args: calls.append(args) or original(self, *args))
+    shifted = truncated_student_t(2, 10.0).dist(2.0, 10.0, loc=0.5, scale=3.0)
+    for bits, scale in ((2, 4.0), (4, 1.5), (8, 0.2)):
+        assert quantization_mse(shifted, bits, scale) == pytest.approx(
+            _quad_mse(shifted, bits, scale), rel=1e-9)
+    assert len(calls) == 3
 
 
 def test_laplace_pruning_has_a_closed_form_too():

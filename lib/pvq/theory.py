@@ -14,9 +14,12 @@ For the normal every cell has a closed form through the partial moments of ``phi
 
     int_a^b (z - t)^2 phi(z) dz = (1 + t^2) (Phi(b) - Phi(a)) + (a - 2t) phi(a) - (b - 2t) phi(b),
 
-evaluated for all cells (and many scales) at once. Any other frozen continuous ``scipy.stats``
-distribution (heavy tails and finite support included) is integrated cell by cell within its
-support by vectorised adaptive Gauss-Legendre (``pvq._quadrature``), to about 1e-11 relative.
+evaluated for all cells (and many scales) at once. A distribution whose class provides its own
+closed form, ``cell_second_moments(lows, highs, centres, *shapes)`` for the standard member
+(``pvq.distributions``' truncated Student-t does), is used through it. Any other frozen continuous
+``scipy.stats`` distribution (heavy tails and finite support included) is integrated cell by cell
+within its support by vectorised adaptive Gauss-Legendre (``pvq._quadrature``), to about 1e-11
+relative.
 """
 
 from __future__ import annotations
@@ -183,6 +186,11 @@ def _cell_integral(dist: object) -> CellIntegral:
     the closed form for the normal, else quadrature within the support."""
     if _is_normal(dist):
         return functools.partial(_normal_cell_errors, float(dist.mean()), float(dist.std()))
+    if callable(getattr(dist.dist, "cell_second_moments", None)):
+        # the standard member's closed form; x = loc + scale * y rescales every cell
+        shapes, loc, scale = dist.dist._parse_args(*dist.args, **dist.kwds)
+        return lambda lows, highs, centres: scale**2 * dist.dist.cell_second_moments(
+            (lows - loc) / scale, (highs - loc) / scale, (centres - loc) / scale, *shapes)
     return functools.partial(_quadrature_cell_errors, dist.pdf, *map(float, dist.support()),
                              _spread(dist))
 
