@@ -19,8 +19,8 @@ The worst case keeps all of ``I`` and the ``k'`` free coordinates of largest ``r
 subtracting those gives a lower bound for the whole node, for *any* ``delta`` and ``d``. With
 ``delta = w - v*`` from the node's perspective relaxation (``d_i v_i^2 / z_i``, box
 ``lower_i z_i <= v_i <= upper_i z_i``, ``sum z <= k'``) the bound equals the relaxation's value.
-``d`` is a scaled diagonal of the Schur complement of ``G_TT`` on the free coordinates, shifted
-down by a certified eigenvalue margin so that ``Q_TT`` is PSD despite rounding.
+``d`` comes from the conditional variances of the free weights (``node_diagonal``), shifted down
+by a certified eigenvalue margin so that ``Q_TT`` is PSD despite rounding.
 """
 
 from __future__ import annotations
@@ -137,9 +137,12 @@ def dual_bound(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray, bu
 def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray) -> np.ndarray:
     """A diagonal ``d`` (non-zero on ``free`` only) with ``G_TT - diag(d_T)`` certified PSD.
 
-    ``d_F = alpha diag(S)`` for the Schur complement ``S = G_FF - G_FI G_II^+ G_IF`` and
-    ``alpha`` its smallest correlation-scaled eigenvalue, then shifted down by the eigenvalue
-    error bound of ``eigvalsh`` (the shift may make entries negative; the dual bound allows it).
+    With ``S = G_FF - G_FI G_II^+ G_IF`` (what the free weights cost once the kept ones refit),
+    ``d_F = alpha c`` for the conditional variances ``c_i = 1 / [S^+]_ii`` (OBS's denominators)
+    and the largest ``alpha`` that keeps ``S - diag(d_F)`` PSD, the smallest eigenvalue of
+    ``C^-1/2 S C^-1/2``. Then ``d`` is shifted down by the eigenvalue error bound of
+    ``eigvalsh`` (entries may turn negative; the dual bound allows it). Recomputed per node,
+    it grows as coordinates get fixed, which is what makes deep bounds tight.
     """
     d = np.zeros(problem.n)
     if free.size == 0:
@@ -149,12 +152,13 @@ def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray)
     if fixed_in.size:
         coupling = G[np.ix_(fixed_in, free)]
         schur = schur - coupling.T @ np.linalg.pinv(G[np.ix_(fixed_in, fixed_in)]) @ coupling
-    scale = np.sqrt(np.clip(np.diag(schur), 0.0, None))
-    live = scale > 0
+    live = np.diag(schur) > 0
     if live.any():
-        unit = schur[np.ix_(live, live)] / np.outer(scale[live], scale[live])
-        alpha = max(float(np.linalg.eigvalsh(unit)[0]), 0.0)
-        d[free[live]] = alpha * scale[live] ** 2
+        S = schur[np.ix_(live, live)]
+        conditional = 1.0 / np.maximum(np.diag(np.linalg.pinv(S)), np.finfo(float).tiny)
+        root = np.sqrt(conditional)
+        alpha = max(float(np.linalg.eigvalsh(S / np.outer(root, root))[0]), 0.0)
+        d[free[live]] = alpha * conditional
     kept = np.concatenate([fixed_in, free])
     Q = G[np.ix_(kept, kept)] - np.diag(d[kept])
     margin = 10.0 * (kept.size + 1) * EPS * float(np.linalg.norm(G[np.ix_(kept, kept)]))
