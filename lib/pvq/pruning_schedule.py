@@ -8,6 +8,10 @@ as in the paper). Masks only grow: the new mask is computed on the already-maske
 pruned weight never returns. The masks are applied through ``torch.nn.utils.prune`` custom masks
 (``layer.weight = layer.weight_orig * layer.weight_mask`` before every forward pass), which also
 zeroes the gradient of pruned weights.
+
+A layer whose weight is already parametrized (LSQ, ``pvq.qat.apply_lsq``) is masked *beneath* the
+parametrization: the mask goes on its float ``original``, so the layer computes ``Q(m * w)`` and
+the masks are chosen on the float weights (quantization-aware pruning, ``pvq.combine``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numbers
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils import prune as torch_prune
 
 from pvq._validation import check_sparsity
@@ -53,6 +58,14 @@ def cubic_sparsity(
     return final_sparsity + (initial_sparsity - final_sparsity) * remaining**3
 
 
+def _masked_tensor(layer: nn.Module) -> tuple[nn.Module, str]:
+    """Where a layer's mask goes: ``(layer, "weight")``, or for a parametrized weight the float
+    tensor beneath the parametrization, ``(layer.parametrizations.weight, "original")``."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight, "original"
+    return layer, "weight"
+
+
 class GradualMagnitudePruning:
     """Prunes ``model``'s Conv2d/Linear weights in place on the cubic schedule; a training callback.
 
@@ -78,8 +91,10 @@ class GradualMagnitudePruning:
         if any(torch_prune.is_pruned(layer) for layer in self.layers.values()):
             raise ValueError("model already has pruning masks")
         self.target_sparsity(0)  # validates the schedule before touching the model
-        for layer in self.layers.values():
-            torch_prune.custom_from_mask(layer, "weight", torch.ones_like(layer.weight, dtype=bool))
+        self.targets = [_masked_tensor(layer) for layer in self.layers.values()]
+        for module, name in self.targets:
+            torch_prune.custom_from_mask(module, name,
+                                         torch.ones_like(getattr(module, name), dtype=bool))
         self.sparsity = 0.0
         self(0)
 
@@ -95,17 +110,17 @@ class GradualMagnitudePruning:
         """Bring the masks to ``target_sparsity(step)`` (nothing to do between updates)."""
         target = self.target_sparsity(step)
         if target != self.sparsity:
-            for layer in self.layers.values():
+            for module, name in self.targets:
+                original, mask = getattr(module, f"{name}_orig"), getattr(module, f"{name}_mask")
                 with torch.no_grad():
-                    surviving = layer.weight_orig * layer.weight_mask
-                    layer.weight_mask.copy_(magnitude_mask(surviving, target))
-                layer.weight = layer.weight_orig * layer.weight_mask
+                    mask.copy_(magnitude_mask(original * mask, target))
+                setattr(module, name, original * mask)
             self.sparsity = target
 
     def make_permanent(self) -> None:
         """Bake the masks into the weights and remove the pruning hooks (no training after this)."""
-        for layer in self.layers.values():
-            torch_prune.remove(layer, "weight")
+        for module, name in self.targets:
+            torch_prune.remove(module, name)
 
 
 def layer_sparsity(model: nn.Module) -> dict[str, float]:

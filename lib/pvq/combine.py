@@ -1,0 +1,211 @@
+"""Pruning and quantization together: in which order, trained jointly, and at what storage.
+
+Two orders on one tensor, both with the course's pruner (``pvq.prune.magnitude_mask``) and
+quantizer (``pvq.quantize.quantize`` at an MSE scale), both storing the same thing (the kept
+b-bit codes, their positions and one scale):
+
+- **prune-then-quantize**: the mask ``m`` drops the ``round(c n)`` smallest ``|w|``; the scale is
+  the MSE scale of the *kept* weights only; ``w_hat = m * Q_s(w)``. Pruned weights are exact zeros
+  through the mask, so the grid does not have to represent them.
+- **quantize-then-prune**: the scale is the MSE scale of the *whole* tensor, ``q = Q_s(w)``, and
+  then ``q`` is magnitude-pruned; the pruner sees only the quantized values (equal ``|q|`` are
+  ranked by position, as ``magnitude_mask`` does): ``w_hat = m(q) * q``.
+
+Either way pruning and quantization change disjoint weights, so their squared errors add:
+``||w - w_hat||^2 = sum_pruned w^2 + sum_kept (w - Q_s(w))^2``.
+
+**Quantization-aware pruning** (``fine_tune`` with both ``bits`` and ``sparsity``): LSQ
+(``pvq.qat.apply_lsq``) and gradual magnitude pruning (``pvq.pruning_schedule``) on the same
+layers, trained together by ``pvq.train.train``; each layer computes ``Q_s(m * w)`` with a learned
+step ``s`` and a mask ``m`` that grows on the cubic schedule.
+
+Storage is ``pvq.compression.encoded_bits_per_weight``: masks, indices and scales all counted.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pvq._validation import Weights, check_sparsity, check_weights, to_numpy
+from pvq.compression import encoded_bits_per_weight, encoded_bytes
+from pvq.layers import compressible_layers
+from pvq.metrics import snr_db
+from pvq.pruning_schedule import GradualMagnitudePruning
+from pvq.prune import magnitude_mask
+from pvq.qat import apply_lsq
+from pvq.quantize import mse_scale, quantize
+from pvq.train import Batches, reestimate_batchnorm, train
+
+#: the two orders of applying both methods to a tensor
+ORDERS = ("prune-then-quantize", "quantize-then-prune")
+#: the sparsities of the default storage-vs-SNR frontier
+FRONTIER_SPARSITIES = (0.25, 0.5, 0.625, 0.75, 0.875, 0.9, 0.95)
+
+
+class Compressed(NamedTuple):
+    """A compressed tensor: its values ``w_hat``, the keep-``mask`` (True = stored) and the
+    quantization ``scale`` (None for FP16 values)."""
+
+    w_hat: Weights
+    mask: Weights
+    scale: float | None
+
+
+def _where(mask: Weights, values: Weights) -> Weights:
+    if isinstance(values, torch.Tensor):
+        return torch.where(mask, values, torch.zeros_like(values))
+    return np.where(mask, values, 0.0)
+
+
+def compress(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
+             order: str = "prune-then-quantize", scale: float | None = None) -> Compressed:
+    """``w`` quantized to ``bits`` (None: FP16 values, not quantized) and pruned to ``sparsity``
+    in ``order`` (see the module docstring). ``sparsity=0`` is quantization alone and
+    ``bits=None`` pruning alone; then the order does not matter. ``scale`` overrides the MSE
+    scale (of the kept weights for prune-then-quantize, of all weights for quantize-then-prune).
+    """
+    check_weights(w)
+    sparsity = check_sparsity(sparsity)
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if bits is None:
+        if scale is not None:
+            raise ValueError("scale belongs to quantization: pass bits too")
+        mask = magnitude_mask(w, sparsity)
+        return Compressed(_where(mask, w), mask, None)
+    if order == "prune-then-quantize":
+        mask = magnitude_mask(w, sparsity)
+        scale = mse_scale(w[mask], bits) if scale is None else scale
+        return Compressed(_where(mask, quantize(w, bits, scale)), mask, scale)
+    scale = mse_scale(w, bits) if scale is None else scale
+    quantized = quantize(w, bits, scale)
+    mask = magnitude_mask(quantized, sparsity)
+    return Compressed(_where(mask, quantized), mask, scale)
+
+
+def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarray:
+    """True for each point that no other point beats: none has lower-or-equal ``cost`` and
+    higher-or-equal ``quality`` with one of them strict (of identical points the first counts)."""
+    cost, quality = np.asarray(list(cost), float), np.asarray(list(quality), float)
+    if cost.shape != quality.shape or cost.ndim != 1:
+        raise ValueError("cost and quality must be 1-D sequences of the same length")
+    optimal = np.zeros(cost.size, dtype=bool)
+    best = -np.inf
+    for index in np.lexsort((-quality, cost)):  # by cost, then the best quality first
+        if quality[index] > best:
+            optimal[index], best = True, quality[index]
+    return optimal
+
+
+def frontier(
+    w: Weights, *, bits: Iterable[int] = range(2, 9),
+    sparsities: Iterable[float] = FRONTIER_SPARSITIES,
+    encodings: Iterable[str] = ("bitmask", "csr"),
+) -> pd.DataFrame:
+    """Storage against SNR for one tensor: every method at every level, with every overhead.
+
+    Rows: ``quantization`` (b bits, dense), ``pruning`` (FP16 values) and both orders of
+    ``compress`` (b bits and sparsity c), the pruned ones once per encoding. Columns: method,
+    encoding, value_bits (16 = FP16), sparsity, bits_per_weight (``encoded_bits_per_weight`` of
+    ``w``'s shape), snr_db, and ``pareto`` (``pareto_optimal`` over all rows).
+    """
+    check_weights(w)
+    bits, encodings = list(bits), list(encodings)
+    sparsities = [check_sparsity(c) for c in sparsities]
+    cases = [("quantization", "dense", b, 0.0) for b in bits]
+    cases += [("pruning", encoding, None, c) for c in sparsities for encoding in encodings]
+    cases += [(order, encoding, b, c) for order in ORDERS for b in bits for c in sparsities
+              for encoding in encodings]
+    full_scales = {b: mse_scale(w, b) for b in bits}  # quantization alone = quantize-then-prune's
+    snrs: dict[tuple, float] = {}
+    rows = []
+    for method, encoding, b, c in cases:
+        key = (method if c > 0 and b is not None else "-", b, c)
+        if key not in snrs:
+            order = method if method in ORDERS else "quantize-then-prune"
+            scale = full_scales[b] if order == "quantize-then-prune" and b is not None else None
+            snrs[key] = snr_db(w, compress(w, bits=b, sparsity=c, order=order,
+                                           scale=scale).w_hat)
+        rows.append({"method": method, "encoding": encoding, "value_bits": 16 if b is None else b,
+                     "sparsity": c, "snr_db": snrs[key], "bits_per_weight":
+                     encoded_bits_per_weight(w.shape, bits=b, sparsity=c, encoding=encoding)})
+    table = pd.DataFrame(rows)
+    table["pareto"] = pareto_optimal(table["bits_per_weight"], table["snr_db"])
+    return table
+
+
+def _default_encoding(sparsity: float) -> str:
+    return "dense" if sparsity == 0 else "bitmask"
+
+
+def model_bits_per_weight(model: nn.Module, *, bits: int | None = None, sparsity: float = 0.0,
+                          encoding: str | None = None) -> float:
+    """Bits per weight of all Conv2d/Linear weights of ``model`` stored with ``bits``-bit codes
+    (None: FP16) at ``sparsity`` in ``encoding`` (default: dense if unpruned, else a bitmask):
+    ``8 * sum of encoded_bytes / number of weights``. Biases and BatchNorm are not counted."""
+    encoding = _default_encoding(sparsity) if encoding is None else encoding
+    layers = compressible_layers(model).values()
+    total = sum(encoded_bytes(layer.weight.shape, bits=bits, sparsity=sparsity,
+                              encoding=encoding) for layer in layers)
+    return 8.0 * total / sum(layer.weight.numel() for layer in layers)
+
+
+def post_training(model: nn.Module, loader: Batches, *, bits: int | None = None,
+                  sparsity: float = 0.0, order: str = "prune-then-quantize",
+                  bn_batches: int = 20) -> nn.Module:
+    """A copy of ``model`` with every Conv2d/Linear weight replaced by ``compress(...)`` (no
+    training), then BatchNorm re-estimated on ``bn_batches`` batches of ``loader`` (a shuffling
+    DataLoader's generator re-seeded with 0 first, as ``pvq.train.train`` does)."""
+    compressed = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer in compressible_layers(compressed).values():
+            layer.weight.copy_(compress(layer.weight, bits=bits, sparsity=sparsity,
+                                        order=order).w_hat)
+    shuffling = getattr(loader, "generator", None)
+    if isinstance(shuffling, torch.Generator):
+        shuffling.manual_seed(0)
+    reestimate_batchnorm(compressed, loader, batches=bn_batches)
+    return compressed.eval()
+
+
+def fine_tune(model: nn.Module, loader: Batches, *, bits: int | None = None,
+              sparsity: float = 0.0, epochs: int = 3, lr: float = 0.03,
+              pruning_fraction: float = 0.75, update_every: int = 5,
+              step_size_lr: float = 1e-4, seed: int = 0, bn_batches: int = 20) -> nn.Module:
+    """A copy of ``model`` fine-tuned by ``pvq.train.train``: LSQ at ``bits`` (if given) and
+    gradual magnitude pruning to ``sparsity`` (if > 0), reached after ``pruning_fraction`` of the
+    steps with masks updated every ``update_every`` steps. Both together is quantization-aware
+    pruning: each layer computes ``Q_s(m * w)``, the masks chosen on the float weights.
+    """
+    sparsity = check_sparsity(sparsity)
+    if bits is None and sparsity == 0:
+        raise ValueError("nothing to compress: give bits, a sparsity > 0, or both")
+    if not 0.0 <= pruning_fraction <= 1.0:
+        raise ValueError(f"pruning_fraction must be in [0, 1], got {pruning_fraction}")
+    tuned = copy.deepcopy(model)
+    if bits is not None:
+        apply_lsq(tuned, bits)
+    callbacks = []
+    if sparsity > 0:
+        end_step = round(pruning_fraction * epochs * len(loader))
+        callbacks.append(GradualMagnitudePruning(tuned, sparsity, end_step=end_step,
+                                                 update_every=update_every))
+    train(tuned, loader, epochs=epochs, lr=lr, seed=seed, callbacks=callbacks,
+          step_size_lr=step_size_lr, bn_batches=bn_batches, progress=False)
+    return tuned
+
+
+def weight_snr(original: nn.Module, compressed: nn.Module) -> pd.Series:
+    """SNR (dB) of each Conv2d/Linear weight of ``compressed`` (as its forward pass uses it:
+    quantized and masked) against the same layer of ``original``."""
+    reference = compressible_layers(original)
+    changed = compressible_layers(compressed)
+    return pd.Series({name: snr_db(to_numpy(layer.weight), to_numpy(changed[name].weight))
+                      for name, layer in reference.items()}, name="snr_db")
