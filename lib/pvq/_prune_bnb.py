@@ -134,6 +134,14 @@ def dual_bound(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray, bu
     return value - _rounding_slack(n, cross, square, diagonal, chosen)
 
 
+def _psd_pinv(A: np.ndarray) -> np.ndarray:
+    """Pseudo-inverse of a symmetric PSD matrix from its eigendecomposition (cheaper than an
+    SVD); eigenvalues below ``n eps lambda_max`` count as zero."""
+    values, vectors = np.linalg.eigh(A)
+    keep = values > A.shape[0] * EPS * max(float(values[-1]), 0.0)
+    return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+
+
 def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray) -> np.ndarray:
     """A diagonal ``d`` (non-zero on ``free`` only) with ``G_TT - diag(d_T)`` certified PSD.
 
@@ -151,11 +159,11 @@ def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray)
     schur = G[np.ix_(free, free)]
     if fixed_in.size:
         coupling = G[np.ix_(fixed_in, free)]
-        schur = schur - coupling.T @ np.linalg.pinv(G[np.ix_(fixed_in, fixed_in)]) @ coupling
+        schur = schur - coupling.T @ _psd_pinv(G[np.ix_(fixed_in, fixed_in)]) @ coupling
     live = np.diag(schur) > 0
     if live.any():
         S = schur[np.ix_(live, live)]
-        conditional = 1.0 / np.maximum(np.diag(np.linalg.pinv(S)), np.finfo(float).tiny)
+        conditional = 1.0 / np.maximum(np.diag(_psd_pinv(S)), np.finfo(float).tiny)
         root = np.sqrt(conditional)
         alpha = max(float(np.linalg.eigvalsh(S / np.outer(root, root))[0]), 0.0)
         d[free[live]] = alpha * conditional
