@@ -32,18 +32,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 NOTEBOOK_STATE_JS = """() => {
+  if (!window.jupyterapp) return null;
   const widget = window.jupyterapp.shell.currentWidget;
   if (!widget || !widget.content || !widget.content.model) return null;
-  let pending = 0, errors = 0;
+  let pending = 0, errors = 0, widgets = 0;
   for (const cell of widget.content.model.cells) {
     if (cell.type !== 'code' || cell.sharedModel.getSource().trim() === '') continue;
     if (cell.executionCount === null) pending++;
     for (let i = 0; i < cell.outputs.length; i++) {
-      if (cell.outputs.get(i).type === 'error') errors++;
+      const output = cell.outputs.get(i);
+      if (output.type === 'error') errors++;
+      if ('application/vnd.jupyter.widget-view+json' in output.data) widgets++;
     }
   }
   const kernel = widget.sessionContext.session && widget.sessionContext.session.kernel;
-  return {pending, errors, status: kernel ? kernel.status : 'none'};
+  return {pending, errors, widgets, status: kernel ? kernel.status : 'none'};
 }"""
 
 
@@ -101,13 +104,21 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
                   " await c.execute('notebook:clear-all-cell-outputs');"
                   " await c.execute('notebook:run-all-cells'); }")
     page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})();"
-                           " return s.pending === 0 && s.status === 'idle'; }", timeout=300_000)
+                           " return s !== null && s.pending === 0 && s.status === 'idle'; }",
+                           timeout=300_000)
     state = page.evaluate(NOTEBOOK_STATE_JS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
     assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
     if "ipywidgets" in path.read_text():
-        assert page.locator(".jupyter-widgets").count() > 0, f"{path.name}: no widget rendered"
+        assert state["widgets"] > 0, f"{path.name}: no widget output"
+        # the view itself is drawn once its cell is on screen
+        page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                      " const i = nb.widgets.findIndex(c => c.node.querySelector("
+                      "'.jp-OutputArea-output[data-mime-type*=\"widget-view\"]'));"
+                      " nb.activeCellIndex = Math.max(i, 0); nb.scrollToItem(nb.activeCellIndex); }")
+        page.wait_for_selector(".jupyter-widgets", timeout=30_000)
+        page.screenshot(path=SCREENSHOTS / f"{path.stem}_widgets.png")
     page.close()
 
 

@@ -72,6 +72,25 @@ class _TruncatedStudentT(stats.rv_continuous):
         return np.maximum(cell, 0.0) / (1.0 - 2.0 * stats.t.sf(limit, df))
 
 
+def _density_constant(df: float) -> float:
+    """``Gamma((df+1)/2) / (Gamma(df/2) sqrt(df pi))``, the Student-t density at zero."""
+    return math.exp(special.gammaln((df + 1) / 2) - special.gammaln(df / 2)) / math.sqrt(df * math.pi)
+
+
+def _second_partial_moment_by_parts(magnitude: np.ndarray, df: float, constant: float) -> np.ndarray:
+    """``int_0^x t^2 t_df(t) dt`` for df > 2, stable for any df (2F1 overflows for large df).
+
+    By parts with ``t t_df(t) = -h'(t)``, ``h = c df/(df-1) (1 + t^2/df)^(-(df-1)/2)``:
+    ``-x h(x) + int_0^x h``, and ``h`` is a rescaled Student-t density with df - 2 degrees.
+    """
+    reduced = df - 2.0
+    h = constant * df / (df - 1.0) * np.exp(-(df - 1.0) / 2.0 * np.log1p(magnitude**2 / df))
+    with np.errstate(invalid="ignore"):  # inf * 0 at an infinite edge, replaced by the limit 0
+        boundary = np.where(np.isinf(magnitude), 0.0, magnitude * h)
+    weight = constant * df / (df - 1.0) * math.sqrt(df / reduced) / _density_constant(reduced)
+    return weight * (0.5 - stats.t.sf(magnitude * math.sqrt(reduced / df), reduced)) - boundary
+
+
 def _signed_partial_moments(x: np.ndarray, df: float) -> tuple[np.ndarray, ...]:
     """``G_k(x) = int_0^x t^k t_df(t) dt``, k = 0, 1, 2, for the untruncated Student-t.
 
@@ -82,15 +101,18 @@ def _signed_partial_moments(x: np.ndarray, df: float) -> tuple[np.ndarray, ...]:
     x = np.asarray(x, dtype=np.float64)
     magnitude = np.abs(x)
     g0 = np.where(x >= 0, 0.5 - stats.t.sf(magnitude, df), stats.t.sf(magnitude, df) - 0.5)
+    constant = _density_constant(df)
     if df == 1.0:
         g1 = np.log1p(magnitude**2) / (2.0 * math.pi)
     else:
-        constant = math.exp(special.gammaln((df + 1) / 2) - special.gammaln(df / 2)) / math.sqrt(
-            df * math.pi)
         g1 = constant * df / (df - 1.0) * -np.expm1(-(df - 1.0) / 2.0 * np.log1p(magnitude**2 / df))
-    u = np.where(np.isinf(magnitude), 1.0, magnitude**2 / (df + magnitude**2))
-    g2 = (df * math.exp(-special.betaln(0.5, df / 2)) * u**1.5 / 3.0
-          * special.hyp2f1(1.5, 2.0 - df / 2.0, 2.5, u))
+    if df > 2.0:
+        g2 = _second_partial_moment_by_parts(magnitude, df, constant)
+    else:
+        with np.errstate(invalid="ignore"):  # inf / inf at an infinite edge, replaced by 1
+            u = np.where(np.isinf(magnitude), 1.0, magnitude**2 / (df + magnitude**2))
+        g2 = (df * math.exp(-special.betaln(0.5, df / 2)) * u**1.5 / 3.0
+              * special.hyp2f1(1.5, 2.0 - df / 2.0, 2.5, u))
     return g0, g1, np.sign(x) * g2
 
 

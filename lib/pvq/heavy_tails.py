@@ -6,6 +6,8 @@ The gap is ``SNR_Q(b) - SNR_P(1 - b/16)`` in dB for a truncated Student-t of a g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy import optimize
@@ -26,7 +28,8 @@ def snr_gap_db(kurtosis: float, bits: int, df: float = DEFAULT_DF) -> float:
     return quantization_snr_db(dist, bits) - pruning_snr_db(dist, equivalent_sparsity(bits))
 
 
-def snr_gap_map(kurtoses: np.ndarray, bit_widths: range, df: float = DEFAULT_DF) -> pd.DataFrame:
+def snr_gap_map(kurtoses: np.ndarray, bit_widths: Sequence[int],
+                df: float = DEFAULT_DF) -> pd.DataFrame:
     """The gap for every (kurtosis, bits): rows are kurtoses, columns bit-widths, values dB."""
     rows = {}
     for kurtosis in np.asarray(kurtoses, dtype=float):
@@ -53,7 +56,7 @@ def crossover_kurtosis(bits: int, df: float = DEFAULT_DF, highest: float = 1e4) 
                                  rtol=1e-6))
 
 
-def tensor_snr_table(tensors: dict[str, np.ndarray], bit_widths: range = range(2, 9),
+def tensor_snr_table(tensors: dict[str, np.ndarray], bit_widths: Sequence[int] = range(2, 9),
                      model: str = "") -> pd.DataFrame:
     """Measure named weight tensors like the model-zoo table, with this course's definitions.
 
