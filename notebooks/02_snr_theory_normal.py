@@ -41,8 +41,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import clear_output, display
-from ipywidgets import FloatSlider, IntSlider, Output, VBox
+from ipywidgets import FloatSlider, IntSlider
 from scipy import optimize, stats
 
 from pvq.exercises import check_answer
@@ -52,6 +51,7 @@ from pvq.prune import magnitude_prune, magnitude_threshold
 from pvq.quantize import grid_limits, quantize
 from pvq.theory import (optimal_scale, pruning_mse, pruning_snr_db, quantization_mse,
                         quantization_mse_parts, quantization_snr_db)
+from pvq.widgets import figure_with_sliders
 
 # %%
 use_course_style()
@@ -380,23 +380,9 @@ def draw(bits: int = 4, sparsity: float = 0.75) -> None:
     plt.show()
 
 
-draw()
-
-# %%
-bits_slider = IntSlider(value=4, min=2, max=8, description="bits")
-sparsity_slider = FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="sparsity")
-picture = Output()  # draws only when a slider moves: a stored notebook shows the picture above
-
-
-def redraw(change: dict) -> None:
-    with picture:
-        clear_output(wait=True)
-        draw(bits_slider.value, sparsity_slider.value)
-
-
-for slider in (bits_slider, sparsity_slider):
-    slider.observe(redraw, names="value")
-display(VBox([bits_slider, sparsity_slider, picture]))
+panel = figure_with_sliders(
+    draw, bits=IntSlider(value=4, min=2, max=8, description="bits"),
+    sparsity=FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="sparsity"))
 
 # %% [markdown]
 # *Takeaway: try 2 bits against 87.5 % sparsity, the closest contest: the quantization error
