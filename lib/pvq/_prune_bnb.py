@@ -33,7 +33,7 @@ from itertools import combinations
 
 import clarabel
 import numpy as np
-from scipy import sparse
+from scipy import linalg, sparse
 from scipy.optimize import lsq_linear
 
 EPS = float(np.finfo(float).eps)
@@ -66,15 +66,14 @@ class PruneSolution:
 
 
 class ChunkProblem:
-    """The data every node shares: ``G``, ``w``, the box, ``G w``, ``w^T G w`` and a square root
-    ``R`` of ``G`` (``R^T R = G``) for the box-constrained least-squares refits."""
+    """The data every node shares: ``G``, ``w``, the box, ``G w`` and a square root ``R`` of
+    ``G`` (``R^T R = G``) for the box-constrained least-squares refits."""
 
     def __init__(self, G: np.ndarray, w: np.ndarray, lower: np.ndarray, upper: np.ndarray):
         self.G, self.w, self.lower, self.upper = G, w, lower, upper
         self.n = w.size
         self.Gw = G @ w
-        self.energy = float(w @ self.Gw)
-        values, vectors = np.linalg.eigh(G)
+        values, vectors = linalg.eigh(G)  # LAPACK evr: numpy's evd stalls on busy cores
         self.R = (vectors * np.sqrt(np.clip(values, 0.0, None))).T
 
     def error(self, v: np.ndarray) -> float:
@@ -117,7 +116,7 @@ def dual_bound(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray, bu
     ``d`` must make ``G - diag(d)`` PSD on ``fixed_in + free``; entries outside do not matter.
     """
     n = problem.n
-    delta = problem.w.copy() if delta is None else delta.copy()
+    delta = delta.copy()
     kept = np.zeros(n, bool)
     kept[fixed_in] = kept[free] = True
     delta[~kept] = problem.w[~kept]
@@ -134,12 +133,15 @@ def dual_bound(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray, bu
     return value - _rounding_slack(n, cross, square, diagonal, chosen)
 
 
-def _psd_pinv(A: np.ndarray) -> np.ndarray:
-    """Pseudo-inverse of a symmetric PSD matrix from its eigendecomposition (cheaper than an
-    SVD); eigenvalues below ``n eps lambda_max`` count as zero."""
-    values, vectors = np.linalg.eigh(A)
-    keep = values > A.shape[0] * EPS * max(float(values[-1]), 0.0)
-    return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+def _inverse(A: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric PSD matrix (its pseudo-inverse if singular). Accuracy only
+    affects how tight ``node_diagonal`` is, never its certificate."""
+    try:
+        return np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        values, vectors = linalg.eigh(A)
+        keep = values > A.shape[0] * EPS * max(float(values[-1]), 0.0)
+        return (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
 
 
 def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -159,11 +161,11 @@ def node_diagonal(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray)
     schur = G[np.ix_(free, free)]
     if fixed_in.size:
         coupling = G[np.ix_(fixed_in, free)]
-        schur = schur - coupling.T @ _psd_pinv(G[np.ix_(fixed_in, fixed_in)]) @ coupling
+        schur = schur - coupling.T @ _inverse(G[np.ix_(fixed_in, fixed_in)]) @ coupling
     live = np.diag(schur) > 0
     if live.any():
         S = schur[np.ix_(live, live)]
-        conditional = 1.0 / np.maximum(np.diag(_psd_pinv(S)), np.finfo(float).tiny)
+        conditional = 1.0 / np.maximum(np.diag(_inverse(S)), np.finfo(float).tiny)
         root = np.sqrt(conditional)
         alpha = max(float(np.linalg.eigvalsh(S / np.outer(root, root))[0]), 0.0)
         d[free[live]] = alpha * conditional

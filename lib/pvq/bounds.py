@@ -26,6 +26,7 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+from scipy import linalg
 
 from pvq import _prune_bnb, _quant_sdp
 from pvq._prune_bnb import ChunkProblem, PruneSolution
@@ -43,6 +44,7 @@ BOX_FACTOR = 2.0
 PSD_TOLERANCE = 1e-8
 #: damping of the Hessian in OBS / GPTQ, as a fraction of its mean diagonal (GPTQ's percdamp)
 DAMPING = 0.01
+EPS = float(np.finfo(float).eps)
 #: seed of the randomized rounding, so every call gives the same answer
 ROUNDING_SEED = 0
 
@@ -71,7 +73,7 @@ def layer_chunks(W: np.ndarray, X: np.ndarray, size: int = CHUNK_SIZE) -> list[L
     """Cut a layer ``(W, X)`` (W: outputs x inputs, X: samples x inputs) into chunks of at most
     ``size`` consecutive inputs per output channel, each with ``G = X_c^T X_c``.
 
-    Chunks that share input columns share one ``G`` array (computed once per block).
+    Ordered by input block, then output channel; chunks of one block share one ``G`` array.
     """
     check_weights(W, "W")
     check_weights(X, "X")
@@ -92,7 +94,8 @@ def layer_chunks(W: np.ndarray, X: np.ndarray, size: int = CHUNK_SIZE) -> list[L
 
 
 def equal_compression_k(n: int, bits: int) -> int:
-    """Non-zeros that pruning keeps at the storage of b-bit weights: ``round(n b / 16)``."""
+    """Non-zeros that pruning keeps at the storage of b-bit weights: ``round(n b / 16)``
+    (Python's round, half to even; the paper's model ``sum(m) <= n b / 16`` rounds down)."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     return round(n * check_bits(bits, maximum=BASE_BITS) / BASE_BITS)
@@ -197,6 +200,12 @@ def best_method(candidates: dict[str, tuple[np.ndarray, float]]) -> str:
 # ---------------------------------------------------------------- quantization
 
 
+def _damping(G: np.ndarray) -> float:
+    """GPTQ's Hessian damping ``0.01 mean(G_ii)`` (1 if G is zero), so the inverse exists."""
+    mean = float(np.mean(np.diag(G)))
+    return DAMPING * mean if mean > 0 else 1.0
+
+
 def _quant_error(G: np.ndarray, w: np.ndarray, scale: float, x: np.ndarray) -> float:
     residual = scale * x - w
     return max(float(residual @ G @ residual), 0.0)
@@ -208,6 +217,7 @@ def _greedy_polish(G: np.ndarray, w: np.ndarray, scale: float, x: np.ndarray,
     ``x_i + clip(round(-g_i / (s G_ii)))`` with ``g = G (s x - w)``, until no move helps."""
     x = x.copy()
     gradient = G @ (scale * x - w)
+    negligible = 1e-14 * abs(float(w @ G @ w))  # below rounding noise: stop, do not cycle
     improved = True
     while improved:
         improved = False
@@ -215,7 +225,7 @@ def _greedy_polish(G: np.ndarray, w: np.ndarray, scale: float, x: np.ndarray,
             step = np.clip(np.round(-gradient[i] / (scale * G[i, i])), lowest - x[i],
                            highest - x[i])
             change = 2.0 * scale * step * gradient[i] + (scale * step) ** 2 * G[i, i]
-            if step != 0 and change < -1e-14 * abs(float(w @ G @ w)):
+            if step != 0 and change < -negligible:
                 x[i] += step
                 gradient += scale * step * G[:, i]
                 improved = True
@@ -228,8 +238,7 @@ def _sequential_rounding(G: np.ndarray, w: np.ndarray, scale: float, lowest: int
     to absorb its error, ``w_F -= (w_i - q_i) / U_ii * U_i,F`` with ``U`` the upper Cholesky
     factor of the damped inverse Hessian ``(G + lambda I)^-1`` in that order."""
     n = w.size
-    damping = DAMPING * float(np.mean(np.diag(G))) + 1e-12 * float(np.abs(G).max()) + 1e-300
-    H = G[np.ix_(order, order)] + damping * np.eye(n)
+    H = G[np.ix_(order, order)] + _damping(G) * np.eye(n)
     U = np.linalg.cholesky(np.linalg.inv(H)).T
     values = w[order].copy()
     codes = np.empty(n)
@@ -247,7 +256,7 @@ def _sdp_rounding(G: np.ndarray, w: np.ndarray, scale: float, lowest: int, highe
     clipped to the grid; the best sample."""
     n = w.size
     rng = np.random.default_rng(ROUNDING_SEED)
-    values, vectors = np.linalg.eigh((relaxation.covariance + relaxation.covariance.T) / 2.0)
+    values, vectors = linalg.eigh((relaxation.covariance + relaxation.covariance.T) / 2.0)
     root = vectors * np.sqrt(np.clip(values, 0.0, None))
     samples = relaxation.x + rng.standard_normal((3 * n, n)) @ root.T
     codes = np.clip(np.round(np.vstack([relaxation.x, samples])), lowest, highest)
@@ -292,14 +301,15 @@ def quant_candidates(G: np.ndarray, w: np.ndarray, bits: int, scale: float,
     return candidates
 
 
-def quant_heuristic(G: np.ndarray, w: np.ndarray, bits: int, scale: float
-                    ) -> tuple[np.ndarray, float]:
+def quant_heuristic(G: np.ndarray, w: np.ndarray, bits: int, scale: float, *,
+                    relaxation: QuantRelaxation | None = None) -> tuple[np.ndarray, float]:
     """The best achievable grid point found: ``(x, E(s x))`` with ``x`` integer codes (int64).
 
-    The smallest error among ``quant_candidates`` (never worse than round to nearest); call
+    The smallest error among ``quant_candidates`` (never worse than round to nearest; with a
+    ``relaxation`` the SDP's randomized rounding competes too); call
     ``best_method(quant_candidates(...))`` to see which heuristic won.
     """
-    candidates = quant_candidates(G, w, bits, scale)
+    candidates = quant_candidates(G, w, bits, scale, relaxation)
     return candidates[best_method(candidates)]
 
 
@@ -320,8 +330,14 @@ def quant_sdp_relaxation(G: np.ndarray, w: np.ndarray, bits: int, scale: float, 
 def quant_sdp_bound(G: np.ndarray, w: np.ndarray, bits: int, scale: float, *,
                     box: bool = True) -> float:
     """A certified lower bound on ``min_x E(s x)`` over the b-bit grid (never above any grid
-    point's error, solver inaccuracy included); at least 0 when G is PSD."""
-    return max(quant_sdp_relaxation(G, w, bits, scale, box=box).bound, 0.0)
+    point's error, solver inaccuracy included), raised to the trivial bound
+    ``min(0, lambda_min(G)) max_x ||s x - w||^2`` (0 for a PSD G) when it is below it."""
+    relaxation = quant_sdp_relaxation(G, w, bits, scale, box=box)
+    G, w, lowest, highest, scale = _check_quant(G, w, bits, scale)
+    farthest = np.maximum((scale * lowest - w) ** 2, (scale * highest - w) ** 2).sum()
+    smallest = float(np.linalg.eigvalsh(G)[0]) - 10.0 * w.size * EPS * float(np.linalg.norm(G))
+    trivial = min(smallest, 0.0) * float(farthest)
+    return max(relaxation.bound, trivial)
 
 
 # ---------------------------------------------------------------- pruning
@@ -331,8 +347,7 @@ def _obs_support(G: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     """OBS / SparseGPT greedy: drop, one at a time, the weight whose removal (with the others
     re-fitted) costs least, ``w_i^2 / [H^-1]_ii``, on the damped Hessian ``G + lambda I``."""
     n = w.size
-    damping = DAMPING * float(np.mean(np.diag(G))) + 1e-12 * float(np.abs(G).max()) + 1e-300
-    inverse = np.linalg.inv(G + damping * np.eye(n))
+    inverse = np.linalg.inv(G + _damping(G) * np.eye(n))
     values = w.copy()
     alive = np.ones(n, bool)
     for _ in range(n - k):
