@@ -93,9 +93,15 @@ class ChunkProblem:
         return v, self.error(v)
 
 
-def _rounding_slack(n: int, *magnitudes: float) -> float:
-    """A bound on the floating-point error of a sum of n-term dot products of these sizes."""
-    return 4.0 * (n + 2) * EPS * float(sum(abs(m) for m in magnitudes))
+def _rounding_slack(problem: ChunkProblem, delta: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """A bound on the floating-point error of a dual bound (rows of ``delta``): every term is a
+    dot product of vectors no larger than ``a = |delta| + |w| + max(|lower|, |upper|)`` through
+    ``|G| + |D|``, so ``8 (n + 2) eps a^T (|G| + |D|) a`` bounds their rounding (Higham's
+    ``gamma_n``) with room to spare."""
+    reach = np.maximum(np.abs(problem.lower), np.abs(problem.upper))
+    a = np.abs(delta) + np.abs(problem.w) + reach
+    weight = np.abs(problem.G) + np.diag(np.abs(d))
+    return 8.0 * (problem.n + 2) * EPS * np.einsum("...i,ij,...j->...", a, weight, a)
 
 
 def _rho(problem: ChunkProblem, mu: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -129,8 +135,7 @@ def dual_bound(problem: ChunkProblem, fixed_in: np.ndarray, free: np.ndarray, bu
     chosen = float(rho[fixed_in].sum())
     if budget > 0 and free.size:
         chosen += float(np.sort(rho[free])[::-1][:budget].sum())
-    value = cross - square + diagonal - chosen
-    return value - _rounding_slack(n, cross, square, diagonal, chosen)
+    return cross - square + diagonal - chosen - float(_rounding_slack(problem, delta, d))
 
 
 def _inverse(A: np.ndarray) -> np.ndarray:
@@ -265,8 +270,7 @@ def support_bounds(problem: ChunkProblem, supports: np.ndarray, values: np.ndarr
     square = np.einsum("ij,ij->i", delta, mu)
     h = np.maximum(problem.lower * mu, problem.upper * mu)
     chosen = 2.0 * np.take_along_axis(h, supports, axis=1).sum(axis=1)
-    slack = 4.0 * (problem.n + 2) * EPS * (np.abs(cross) + np.abs(square) + np.abs(chosen))
-    return cross - square - chosen - slack
+    return cross - square - chosen - _rounding_slack(problem, delta, np.zeros(problem.n))
 
 
 def least_squares_on_supports(problem: ChunkProblem, supports: np.ndarray) -> np.ndarray:

@@ -101,8 +101,10 @@ def certified_bound(C: np.ndarray, table: tuple[np.ndarray, ...], lam: np.ndarra
     result = minimize_scalar(lambda t: -value(t), bounds=(guess - width, guess + width),
                              method="bounded", options={"xatol": 1e-12 * (abs(guess) + size)})
     best = max(value(guess), value(float(result.x)))
-    slack = 8.0 * (n + 2) * EPS * (abs(constant) + trace_bound * size + abs(guess))
-    return best - slack
+    # rounding in forming M = C - sum lambda_j A_j costs at most this times ||Y||_F <= trace_bound
+    forming = 4.0 * EPS * (float(np.linalg.norm(C)) + float(np.linalg.norm(C - M)))
+    slack = 8.0 * (n + 2) * EPS * (float(np.abs(lam) @ np.abs(table[3])) + abs(guess))
+    return best - slack - trace_bound * forming
 
 
 def _solve(C: np.ndarray, table: tuple[np.ndarray, ...]) -> tuple:
