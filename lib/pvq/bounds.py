@@ -50,10 +50,10 @@ ROUNDING_SEED = 0
 
 __all__ = [
     "CHUNK_SIZE", "LayerChunk", "PruneSolution", "QuantRelaxation", "best_method",
-    "chunk_error", "equal_compression_k", "layer_chunks", "prune_branch_and_bound",
-    "prune_brute_force", "prune_candidates", "prune_exact", "prune_heuristic", "prune_scip",
-    "pruning_box", "quant_candidates", "quant_heuristic", "quant_sdp_bound",
-    "quant_sdp_relaxation", "synthetic_chunk",
+    "chunk_error", "equal_compression_k", "layer_chunks", "output_snr_db",
+    "prune_branch_and_bound", "prune_brute_force", "prune_candidates", "prune_exact",
+    "prune_heuristic", "prune_scip", "pruning_box", "quant_candidates", "quant_heuristic",
+    "quant_sdp_bound", "quant_sdp_relaxation", "synthetic_chunk",
 ]
 
 
@@ -190,6 +190,20 @@ def chunk_error(G: np.ndarray, w: np.ndarray, w_hat: np.ndarray) -> float:
         raise ValueError(f"w_hat must have the shape of w {w.shape}, got {w_hat.shape}")
     residual = w_hat - w
     return max(float(residual @ G @ residual), 0.0)
+
+
+def output_snr_db(errors: np.ndarray, signals: np.ndarray) -> float:
+    """The paper's per-layer SNR from its chunks: ``10 log10(sum(signals) / sum(errors))``, with
+    ``signals`` the chunks' ``w^T G w`` (the error of all-zero weights, ``chunk_error(G, w, 0)``)
+    and ``errors`` their ``E``, achievable or lower bounds (+inf when every error is 0)."""
+    check_weights(np.asarray(errors, dtype=np.float64), "errors")
+    check_weights(np.asarray(signals, dtype=np.float64), "signals")
+    error, signal = float(np.sum(errors)), float(np.sum(signals))
+    if signal <= 0.0:
+        raise ValueError(f"signals must have a positive sum, got {signal}")
+    if error < 0.0:
+        raise ValueError(f"errors must have a non-negative sum, got {error}")
+    return math.inf if error == 0.0 else 10.0 * math.log10(signal / error)
 
 
 def best_method(candidates: dict[str, tuple[np.ndarray, float]]) -> str:
