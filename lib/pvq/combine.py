@@ -34,11 +34,16 @@ import torch
 from torch import nn
 
 from pvq._validation import Weights, check_sparsity, check_weights, to_numpy
-from pvq.compression import encoded_bits_per_weight, encoded_bytes
+from pvq.compression import (
+    encode,
+    encoded_bits_per_weight,
+    encoded_bytes,
+    sparsity_at_budget,
+)
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.pruning_schedule import GradualMagnitudePruning
-from pvq.prune import magnitude_mask
+from pvq.prune import magnitude_mask, semi_structured_mask
 from pvq.qat import apply_lsq
 from pvq.quantize import mse_scale, quantize
 from pvq.train import Batches, reestimate_batchnorm, train
@@ -88,6 +93,44 @@ def compress(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
     quantized = quantize(w, bits, scale)
     mask = magnitude_mask(quantized, sparsity)
     return Compressed(_where(mask, quantized), mask, scale)
+
+
+def semi_structured(w: Weights, *, bits: int | None = None) -> Compressed:
+    """2:4 magnitude pruning (``pvq.prune.semi_structured_mask``), then, if ``bits`` is given,
+    the kept weights quantized at their own MSE scale (prune-then-quantize)."""
+    check_weights(w)
+    mask = semi_structured_mask(w)
+    if bits is None:
+        return Compressed(_where(mask, w), mask, None)
+    scale = mse_scale(w[mask], bits)
+    return Compressed(_where(mask, quantize(w, bits, scale)), mask, scale)
+
+
+def stored_arrays(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
+                  encoding: str = "dense", order: str = "prune-then-quantize"
+                  ) -> dict[str, torch.Tensor]:
+    """The arrays that store ``w`` compressed (``pvq.compression.encode``): ``compress(...)`` in
+    ``order``, or ``semi_structured(w, bits=bits)`` for ``encoding="2:4"`` (sparsity 0.5)."""
+    if encoding == "2:4":
+        if sparsity != 0.5:
+            raise ValueError(f"2:4 sparsity is 0.5, got {sparsity}")
+        result = semi_structured(w, bits=bits)
+    else:
+        result = compress(w, bits=bits, sparsity=sparsity, order=order)
+    mask = None if encoding == "dense" else result.mask
+    return encode(result.w_hat, mask=mask, bits=bits, scale=result.scale, encoding=encoding)
+
+
+def matched_formats(budget_bits: int, bits: Iterable[int] = (2, 3, 4, 6, 8)
+                    ) -> list[tuple[int | None, float]]:
+    """``(bits, sparsity)`` pairs that store ``budget_bits`` per weight (large-tensor costs, a
+    bitmask for pruned ones): quantization alone ``(B, 0)``, FP16 pruning ``(None, c)``, and
+    b-bit codes pruned to ``sparsity_at_budget(B, b)`` for each b in ``bits`` above ``B - 1``."""
+    formats: list[tuple[int | None, float]] = [(budget_bits, 0.0)]
+    formats.append((None, sparsity_at_budget(budget_bits, 16)))
+    formats += [(b, sparsity_at_budget(budget_bits, b)) for b in bits if b > budget_bits - 1
+                and sparsity_at_budget(budget_bits, b) > 0]
+    return formats
 
 
 def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarray:
