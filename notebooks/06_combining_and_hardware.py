@@ -59,7 +59,7 @@ from pvq.data import digits_loaders
 from pvq.exercises import check_answer
 from pvq.metrics import excess_kurtosis, snr_db
 from pvq.plotting import COLORS, use_course_style
-from pvq.prune import channel_mask, magnitude_prune, semi_structured_mask
+from pvq.prune import channel_mask, magnitude_prune
 from pvq.theory import pruning_snr_db, quantization_snr_db
 from pvq.train import evaluate
 from pvq.zoo import pretrained, real_layer
@@ -463,7 +463,8 @@ assert median["INT8 dynamic"] < median["dense FP32"]
 for sparsity in (0.5, 0.75):
     unstructured = snr_db(w, magnitude_prune(w, sparsity))
     structured = snr_db(w, w * channel_mask(w, sparsity))
-    print(f"{sparsity:.0%}: unstructured {unstructured:.2f} dB, structured rows {structured:.2f} dB")
+    print(f"{sparsity:.0%}: unstructured {unstructured:.2f} dB, "
+          f"structured rows {structured:.2f} dB")
     assert structured < unstructured - 3
 
 # %% [markdown]

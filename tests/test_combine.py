@@ -14,16 +14,24 @@ from pvq.combine import (
     compress,
     fine_tune,
     frontier,
+    matched_formats,
     model_bits_per_weight,
     pareto_optimal,
     post_training,
+    semi_structured,
+    stored_arrays,
     weight_snr,
 )
-from pvq.compression import encoded_bytes
+from pvq.compression import (
+    bitmask_bits_per_weight,
+    decode,
+    encoded_bytes,
+    saved_payload_bytes,
+)
 from pvq.data import digits_split
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
-from pvq.prune import magnitude_mask, magnitude_prune, pruned_count
+from pvq.prune import magnitude_mask, magnitude_prune, pruned_count, semi_structured_mask
 from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.qat import apply_lsq, lsq_quantizers, step_size_parameters
 from pvq.quantize import mse_scale, quantize
@@ -90,6 +98,42 @@ def test_compress_refuses_bad_input():
         compress(W, bits=4, sparsity=1.0)
     with pytest.raises(ValueError, match="scale"):
         compress(W, sparsity=0.5, scale=0.1)
+
+
+@pytest.mark.parametrize("bits, sparsity, encoding, order", [
+    (None, 0.0, "dense", "prune-then-quantize"), (3, 0.0, "dense", "prune-then-quantize"),
+    (4, 0.6, "bitmask", "quantize-then-prune"), (None, 0.9, "csr", "prune-then-quantize"),
+    (8, 0.5, "2:4", "prune-then-quantize"), (None, 0.5, "2:4", "prune-then-quantize")])
+def test_stored_arrays_hold_the_compressed_tensor_in_the_counted_bytes(bits, sparsity, encoding,
+                                                                       order):
+    stored = stored_arrays(W, bits=bits, sparsity=sparsity, encoding=encoding, order=order)
+    assert saved_payload_bytes(stored) == encoded_bytes(W.shape, bits=bits, sparsity=sparsity,
+                                                        encoding=encoding)
+    expected = (semi_structured(W, bits=bits) if encoding == "2:4"
+                else compress(W, bits=bits, sparsity=sparsity, order=order)).w_hat
+    np.testing.assert_allclose(decode(stored, W.shape, bits=bits, encoding=encoding), expected,
+                               rtol=1e-3 if bits is None else 1e-6, atol=0)
+    with pytest.raises(ValueError, match="2:4"):
+        stored_arrays(W, sparsity=0.75, encoding="2:4")
+
+
+def test_semi_structured_quantizes_the_kept_half_at_its_own_scale():
+    result = semi_structured(W, bits=4)
+    np.testing.assert_array_equal(result.mask, semi_structured_mask(W))
+    assert result.scale == mse_scale(W[result.mask], 4)
+    np.testing.assert_array_equal(result.w_hat, np.where(result.mask,
+                                                         quantize(W, 4, result.scale), 0.0))
+    np.testing.assert_array_equal(semi_structured(W).w_hat, np.where(result.mask, W, 0.0))
+
+
+@pytest.mark.parametrize("budget", [2, 3, 4])
+def test_matched_formats_all_cost_the_budget(budget):
+    formats = matched_formats(budget)
+    assert formats[:2] == [(budget, 0.0), (None, 1 - (budget - 1) / 16)]
+    for bits, sparsity in formats[2:]:
+        assert 0 < sparsity < 1 and bits > budget - 1
+        assert bitmask_bits_per_weight(sparsity, bits) == pytest.approx(budget)
+    assert [b for b, _ in formats[2:]] == [b for b in (2, 3, 4, 6, 8) if b > budget - 1]
 
 
 def test_pareto_points_by_hand():
