@@ -207,7 +207,7 @@ for title, table in orders.items():
 #   must stretch to cover the outliers. The combination is limited by the *worse* of its two
 #   errors.
 #
-# How much of the combined error does each part bring? The two shares below add up to 1:
+# How much of the combined error does each part bring? Pruning's share, the rest is rounding:
 
 # %%
 for b in (2, 4, 8):
