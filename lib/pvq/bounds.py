@@ -2,19 +2,24 @@
 
 Kuzmin et al. (NeurIPS 2023, section 4) bracket each method's best possible post-training error
 on real layers: a heuristic gives an achievable error, a relaxation or an exact search a lower
-bound. A layer ``Y = X W^T`` is cut into chunks: one output channel, at most 32 consecutive
-inputs, with ``G = X_c^T X_c`` for the chunk's input columns ``X_c``. Replacing the chunk's
-weights ``w`` by ``w_hat`` costs the output error
+bound. A layer ``Y = X W^T`` is cut into chunks (``layer_chunks``): one output channel, at most
+32 consecutive inputs, with ``G = X_c^T X_c`` for the chunk's input columns ``X_c``. Replacing
+the chunk's weights ``w`` by ``w_hat`` costs the output error (``chunk_error``)
 
-    E(w_hat) = (w_hat - w)^T G (w_hat - w) = ||X_c (w_hat - w)||^2.
+    E(w_hat) = (w_hat - w)^T G (w_hat - w) = ||X_c (w_hat - w)||^2,
+
+and a layer's SNR is ``10 log10(sum w^T G w / sum E)`` over its chunks (``output_snr_db``).
 
 - Quantization: ``w_hat = s x``, ``x`` integers in ``-2^(b-1) .. 2^(b-1)-1`` (the grid of
-  ``pvq.quantize``), ``s`` given. ``quant_heuristic`` (achievable) and ``quant_sdp_bound``
-  (certified lower bound from a semidefinite relaxation).
-- Pruning at equal compression: at most ``k = round(n b / 16)`` non-zeros, each kept weight free
-  in a box ``lower <= w_hat <= upper``; the paper's box is twice the layer's weight range
-  (``pruning_box``). ``prune_heuristic`` (achievable) and ``prune_exact`` (the global optimum,
-  certified by branch and bound); ``prune_scip`` solves the same problem with SCIP as a check.
+  ``pvq.quantize``), ``s`` given. ``quant_heuristic`` (achievable; ``quant_candidates`` lists
+  every method, ``best_method`` names the winner) and ``quant_sdp_bound`` (certified lower
+  bound from a semidefinite relaxation, ``pvq._quant_sdp``).
+- Pruning at equal compression: at most ``k = round(n b / 16)`` non-zeros
+  (``equal_compression_k``), each kept weight free in a box ``lower <= w_hat <= upper``; the
+  paper's box is twice the layer's weight range (``pruning_box``). ``prune_heuristic``
+  (achievable; ``prune_candidates``) and ``prune_exact`` (the global optimum, certified by the
+  branch and bound of ``pvq._prune_bnb``); ``prune_scip`` and ``prune_brute_force`` solve the
+  same problem independently, to check it and to time it against.
 """
 
 from __future__ import annotations
