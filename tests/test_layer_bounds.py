@@ -1,0 +1,199 @@
+"""Per-layer SNR ranges: chunk sampling, the paper's layer SNR, the bracket of every chunk and
+the per-layer table, checked against exhaustive search and the weight SNR of pvq.metrics."""
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pvq.bounds import layer_chunks, prune_brute_force, pruning_box
+from pvq.layer_bounds import (
+    ERROR_COLUMNS,
+    bracket_chunk,
+    layer_problem,
+    layer_snr_db,
+    sample_chunks,
+    snr_ranges,
+    sweep_layer,
+    sweep_layers,
+    verdict,
+)
+from pvq.metrics import snr_db
+from pvq.quantize import grid_limits, mse_scale, quantize
+
+
+def tiny_layer(outputs=3, inputs=12, samples=40, seed=0):
+    """A layer with correlated, offset inputs (like neighbouring pixels after a ReLU)."""
+    rng = np.random.default_rng(seed)
+    X = np.cumsum(rng.standard_normal((samples, inputs)), axis=1) / 3 + rng.random((samples, 1))
+    return rng.standard_normal((outputs, inputs)), X
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    W, X = tiny_layer()
+    return sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=6)
+
+
+def grid_optimum(G, w, bits, scale) -> float:
+    """min over every grid point (tiny n only)."""
+    lowest, highest = grid_limits(bits)
+    points = np.array(list(itertools.product(range(lowest, highest + 1), repeat=w.size)), float)
+    residuals = scale * points - w
+    return float(np.einsum("ij,jk,ik->i", residuals, G, residuals).min())
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def test_sampled_chunks_are_the_layers_chunks_and_the_same_for_a_seed():
+    W, X = tiny_layer(outputs=5, inputs=20)
+    everything = {(c.output, c.inputs.start): c for c in layer_chunks(W, X, size=8)}
+    sample = sample_chunks(W, X, 6, seed=3, size=8)
+    assert len(sample) == 6 and len({(c.output, c.inputs.start) for c in sample}) == 6
+    for chunk in sample:
+        same = everything[(chunk.output, chunk.inputs.start)]
+        assert chunk.inputs == same.inputs
+        np.testing.assert_array_equal(chunk.w, same.w)
+        np.testing.assert_array_equal(chunk.G, same.G)
+    again = sample_chunks(W, X, 6, seed=3, size=8)
+    assert [(c.output, c.inputs) for c in again] == [(c.output, c.inputs) for c in sample]
+    other = sample_chunks(W, X, 6, seed=4, size=8)
+    assert [(c.output, c.inputs) for c in other] != [(c.output, c.inputs) for c in sample]
+    assert len(sample_chunks(W, X, 15, size=8)) == len(everything) == 15  # the whole layer
+
+
+@pytest.mark.parametrize("count, size, word", [(16, 8, "count"), (0, 8, "count"),
+                                               (2, 0, "size"), (True, 8, "count")])
+def test_sampling_rejects_bad_counts(count, size, word):
+    W, X = tiny_layer(outputs=5, inputs=20)
+    with pytest.raises(ValueError, match=word):
+        sample_chunks(W, X, count, size=size)
+
+
+def test_sampling_rejects_mismatched_layers():
+    W, X = tiny_layer()
+    with pytest.raises(ValueError, match="same number of columns"):
+        sample_chunks(W, X[:, :-1], 2)
+
+
+# ---------------------------------------------------------------- the layer SNR
+
+
+def test_layer_snr_is_the_papers_ratio_of_sums():
+    assert layer_snr_db([1.0, 3.0], [100.0, 300.0]) == pytest.approx(20.0)
+    assert layer_snr_db([0.5, 0.5], [10.0, 0.0]) == pytest.approx(10.0)
+    assert layer_snr_db([0.0, 0.0], [1.0, 2.0]) == math.inf
+
+
+def test_with_identity_inputs_the_layer_snr_is_the_weight_snr():
+    """X = I makes G = I per chunk: output error = weight error, so the paper's layer SNR is
+    pvq.metrics.snr_db of the whole weight matrix."""
+    W = np.random.default_rng(2).standard_normal((4, 10))
+    W_hat = quantize(W, 3, mse_scale(W, 3))
+    chunks = layer_chunks(W, np.eye(10), size=4)
+    errors = [float((W_hat[c.output, c.inputs] - c.w) @ c.G @ (W_hat[c.output, c.inputs] - c.w))
+              for c in chunks]
+    energies = [float(c.w @ c.G @ c.w) for c in chunks]
+    assert layer_snr_db(errors, energies) == pytest.approx(snr_db(W, W_hat), rel=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1e3), st.floats(1e-3, 1e3)), min_size=1, max_size=8),
+       st.floats(1e-3, 1e3))
+def test_layer_snr_ignores_units_and_drops_with_more_error(pairs, factor):
+    errors, energies = map(np.array, zip(*pairs))
+    errors = errors + 1e-6
+    snr = layer_snr_db(errors, energies)
+    assert layer_snr_db(factor * errors, factor * energies) == pytest.approx(snr, abs=1e-9)
+    assert layer_snr_db(errors + 1.0, energies) < snr
+
+
+@pytest.mark.parametrize("errors, energies, word", [
+    ([1.0], [1.0, 2.0], "same"), ([], [], "same"), ([-1.0], [1.0], "non-negative"),
+    ([1.0], [0.0], "sum to 0"), ([np.inf], [1.0], "finite")])
+def test_layer_snr_rejects_bad_input(errors, energies, word):
+    with pytest.raises(ValueError, match=word):
+        layer_snr_db(errors, energies)
+
+
+# ---------------------------------------------------------------- brackets of chunks
+
+
+def test_every_bracket_is_ordered(tiny_sweep):
+    rows = tiny_sweep
+    slack = 1e-9 * rows.energy
+    assert (rows.quant_bound <= rows.quant_heuristic + slack).all()
+    assert (rows.quant_heuristic <= rows.quant_nearest + slack).all()
+    assert (rows.prune_bound <= rows.prune_exact + slack).all()
+    assert (rows.prune_exact <= rows.prune_heuristic + slack).all()
+    assert (rows.prune_heuristic <= rows.prune_magnitude + slack).all()
+    assert list(rows.k) == [round(n * b / 16) for n, b in zip(rows.n, rows.bits)]
+    assert len(rows) == 8 and set(rows.bits) == {2, 3}
+
+
+def test_a_bracket_holds_the_exhaustive_optima():
+    W, X = tiny_layer()
+    chunk = sample_chunks(W, X, 1, size=6)[0]
+    lower, upper = pruning_box(W)
+    row = bracket_chunk(chunk, 2, lower, upper)
+    optimum = grid_optimum(chunk.G, chunk.w, 2, mse_scale(chunk.w, 2))
+    assert row["quant_bound"] <= optimum * (1 + 1e-9) <= row["quant_heuristic"] * (1 + 2e-9)
+    _, best = prune_brute_force(chunk.G, chunk.w, row["k"], lower, upper)
+    assert row["prune_exact"] == pytest.approx(best, rel=1e-7)
+    assert row["prune_gap"] < 1e-6
+
+
+def test_the_sweep_is_the_same_twice(tiny_sweep):
+    W, X = tiny_layer()
+    again = sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=6)
+    pd.testing.assert_frame_equal(again, tiny_sweep, check_exact=False, rtol=1e-9)
+
+
+# ---------------------------------------------------------------- per-layer table
+
+
+def test_snr_ranges_are_ordered_and_certified(tiny_sweep):
+    table = snr_ranges(tiny_sweep.assign(model="tiny", layer="dense"))
+    assert list(table.bits) == [2, 3] and list(table.chunks) == [4, 4]
+    assert list(table.sparsity) == [0.875, 0.8125]
+    columns = list(ERROR_COLUMNS.values())
+    nearest, heuristic, bound, magnitude, prune_heuristic, exact, prune_bound = (
+        table[c] for c in columns)
+    assert (nearest <= heuristic + 1e-9).all() and (heuristic <= bound + 1e-9).all()
+    assert (magnitude <= prune_heuristic + 1e-9).all() and (prune_heuristic <= exact + 1e-9).all()
+    assert np.allclose(exact, prune_bound, atol=1e-6) and table.certified.all()
+    rows = tiny_sweep[tiny_sweep.bits == 2]
+    assert table.loc[0, "quant bound (dB)"] == pytest.approx(
+        -10 * np.log10(rows.quant_bound.sum() / rows.energy.sum()))
+
+
+@pytest.mark.parametrize("ranges, expected", [
+    ((20, 25, 10, 10), "quantization"), ((5, 8, 10, 10), "pruning"), ((9, 12, 10, 10), "overlap"),
+    ((10, 12, 10, 10), "overlap"), ((20, 25, 18, 21), "overlap")])
+def test_verdict_needs_ranges_that_do_not_overlap(ranges, expected):
+    assert verdict(*ranges) == expected
+
+
+def test_snr_ranges_names_missing_columns(tiny_sweep):
+    with pytest.raises(ValueError, match="layer"):
+        snr_ranges(tiny_sweep)
+
+
+def test_sweep_layers_labels_real_layers():
+    table = sweep_layers([("digits_cnn", "conv1")], bit_widths=(2,), count=2)
+    assert list(table.model) == ["digits_cnn"] * 2 and list(table.layer) == ["conv1"] * 2
+    assert list(table["chunks in layer"]) == [16, 16] and list(table.n) == [9, 9]
+
+
+def test_layer_problem_reads_both_sources():
+    W, X = layer_problem("minilm", "blocks.1.attn.query")
+    assert W.shape == (384, 384) and X.shape[1] == 384
+    W, X = layer_problem("digits_mlp", "fc3")
+    assert W.shape == (10, 256) and X.shape == (256, 256)
+    with pytest.raises(ValueError, match="model"):
+        layer_problem("resnet", "fc")
