@@ -42,7 +42,6 @@ import cvxpy as cp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy.optimize import lsq_linear
 
 from pvq.bounds import (chunk_error, equal_compression_k, prune_branch_and_bound, prune_exact,
                         pruning_box, quant_candidates, quant_sdp_bound, quant_sdp_relaxation,
@@ -199,14 +198,14 @@ def draw_lifting(ax, i=0):
                label="SDP solution", zorder=3)
     ax.vlines(z_relaxed[i], z_relaxed[i] ** 2, Z_relaxed[i], color=COLORS["quantization"],
               linestyles=":", lw=2, label="variance Z - z^2")
-    ax.set(xlabel=f"z_{i + 1} (re-centred grid units)", ylabel=f"Z_{i + 1}{i + 1}")
-    ax.legend(loc="upper center", fontsize=8)
 
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
 draw_quant_toy(axes[0])
 draw_lifting(axes[1])
+axes[1].set(xlabel="z_1 (re-centred grid units)", ylabel="Z_11")
+axes[1].legend(loc="upper center", fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -291,13 +290,13 @@ def draw_prune_toy(ax):
     for keep, (v_leaf, _) in leaves.items():
         ax.scatter(*v_leaf, marker="*" if keep == w_exact.nonzero()[0][0] else "o", s=120,
                    color=COLORS["both"], label=f"branch: keep w_{keep + 1}")
-    ax.set(xlabel="v_1", ylabel="v_2", aspect="equal")
-    ax.legend(loc="upper right", fontsize=8)
 
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 5))
 draw_prune_toy(ax)
+ax.set(xlabel="v_1", ylabel="v_2", aspect="equal")
+ax.legend(loc="upper right", fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -353,11 +352,11 @@ assert solution.gap < 1e-6
 # - pruning: magnitude mask + refit; the best heuristic (OBS greedy, swap search); the exact
 #   optimum by branch and bound, and its certified bound.
 #
-# **A subset.** Every layer has hundreds to thousands of chunks and each costs a fraction of a
-# second per bit-width, so this notebook brackets a seeded random sample of **2 chunks per
-# layer** (`CHUNKS_PER_LAYER`) and reports the SNR over that sample. The SNRs of a layer are
-# estimates from the sample; raise `CHUNKS_PER_LAYER` for tighter ones (about 1 s per chunk
-# and bit-width on one core).
+# **A subset.** A layer has up to tens of thousands of chunks (18,432 in a MiniLM MLP layer)
+# and each costs around a second per bit-width (the SDP plus the exact search), so this notebook
+# brackets a seeded random sample of **2 chunks per layer** (`CHUNKS_PER_LAYER`) and reports the
+# SNR over that sample. The SNRs of a layer are estimates from the sample; raise
+# `CHUNKS_PER_LAYER` for tighter ones.
 
 # %%
 LAYERS = [("digits_cnn", "conv1"), ("digits_cnn", "conv2"), ("digits_cnn", "conv3"),
@@ -369,6 +368,7 @@ chunk_table = sweep_layers(LAYERS, bit_widths=(2, 3, 4), count=CHUNKS_PER_LAYER,
 ranges = snr_ranges(chunk_table)
 SHORT = {"digits_cnn": "CNN", "digits_mlp": "MLP", "minilm": "MiniLM"}
 ranges.insert(0, "name", ranges.model.map(SHORT) + " " + ranges.layer.str.replace("blocks.", "b"))
+print(chunk_table.groupby("layer", sort=False)["chunks in layer"].first().to_string())
 print(f"{len(chunk_table)} chunk problems; every pruned chunk certified optimal: "
       f"{bool(ranges.certified.all())}")
 
@@ -400,13 +400,13 @@ def draw_ranges(axes):
         ax.scatter(at + 0.12, rows["prune magnitude (dB)"], marker="_", s=80, color="k")
         ax.set_xticks(at, rows["name"], rotation=60, ha="right", fontsize=8)
         ax.set_title(f"{bits} bits vs {rows.sparsity.iloc[0]:.2%} sparsity")
-    axes[0].set_ylabel("output SNR over sampled chunks (dB)")
-    axes[0].legend(loc="upper left", fontsize=8)
 
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.8), sharey=True)
 draw_ranges(axes)
+axes[0].set_ylabel("output SNR over sampled chunks (dB)")
+axes[0].legend(loc="upper left", fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -522,6 +522,8 @@ check_answer("Exercise 1", answer_k_3bit, equal_compression_k(32, 3))
 # Find the smallest error over all supports of size 2.
 
 # %%
+from scipy.optimize import lsq_linear
+
 G3, w3 = synthetic_chunk(3, seed=4)
 lower3, upper3 = pruning_box(w3)
 R3 = np.linalg.cholesky(G3).T
