@@ -115,7 +115,7 @@ def test_layer_snr_ignores_units_and_drops_with_more_error(pairs, factor):
 
 @pytest.mark.parametrize("errors, energies, word", [
     ([1.0], [1.0, 2.0], "same"), ([], [], "same"), ([-1.0], [1.0], "non-negative"),
-    ([1.0], [0.0], "sum to 0"), ([np.inf], [1.0], "finite")])
+    ([1.0], [0.0], "sum to 0"), ([np.inf], [1.0], "finite"), ([1.0], [np.nan], "finite")])
 def test_layer_snr_rejects_bad_input(errors, energies, word):
     with pytest.raises(ValueError, match=word):
         layer_snr_db(errors, energies)

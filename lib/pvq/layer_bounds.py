@@ -106,7 +106,8 @@ def layer_snr_db(errors: Sequence[float] | np.ndarray, energies: Sequence[float]
     if errors.shape != energies.shape or errors.ndim != 1 or errors.size == 0:
         raise ValueError(f"errors and energies must be 1-D of the same non-zero length, got "
                          f"shapes {errors.shape} and {energies.shape}")
-    if np.any(errors < 0) or np.any(energies < 0) or not np.all(np.isfinite(errors)):
+    if not (np.all(np.isfinite(errors)) and np.all(np.isfinite(energies))) or \
+            np.any(errors < 0) or np.any(energies < 0):
         raise ValueError("errors and energies must be finite and non-negative")
     total = float(energies.sum())
     if total <= 0.0:
