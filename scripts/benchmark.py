@@ -92,11 +92,16 @@ def suite_section() -> str:
             f"{seconds:.0f} s (target: under 300 s). Result: `{summary.strip('= ')}`")
 
 
-def script_sections() -> list[str]:
+#: scripts with a shorter mode, used by --quick (bench_bounds' full run takes about 15 minutes)
+QUICK_FLAGS = {"bench_bounds.py": ["--quick"]}
+
+
+def script_sections(quick: bool) -> list[str]:
     sections = []
     for script in sorted((ROOT / "scripts").glob("bench_*.py")):
-        print(f"running {script.name}", flush=True)
-        output = subprocess.run([sys.executable, str(script)], cwd=ROOT, check=True,
+        flags = QUICK_FLAGS.get(script.name, []) if quick else []
+        print(f"running {script.name} {' '.join(flags)}", flush=True)
+        output = subprocess.run([sys.executable, str(script), *flags], cwd=ROOT, check=True,
                                 capture_output=True, text=True).stdout
         sections.append(output.strip())
     return sections
@@ -118,10 +123,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--suite", action="store_true", help="also time `make test`")
+    parser.add_argument("--quick", action="store_true", help="short modes of the bench scripts")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args()
     notebooks = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
-    sections = [notebook_section(notebooks), *script_sections()]
+    sections = [notebook_section(notebooks), *script_sections(args.quick)]
     if args.suite:
         sections.append(suite_section())
     header = ("# Benchmarks\n\nWritten by `scripts/benchmark.py` (`make benchmark`); absolute "
