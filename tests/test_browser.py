@@ -103,20 +103,23 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
     page.evaluate("async () => { const c = window.jupyterapp.commands;"
                   " await c.execute('notebook:clear-all-cell-outputs');"
                   " await c.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})();"
-                           " return s !== null && s.pending === 0 && s.status === 'idle'; }",
-                           timeout=300_000)
+    # done when the kernel is idle and every cell ran, or an error stopped the run
+    page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})(); return s !== null &&"
+                           " s.status === 'idle' && (s.pending === 0 || s.errors > 0); }",
+                           timeout=300_000, polling=1000)
     state = page.evaluate(NOTEBOOK_STATE_JS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
     assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
     if "ipywidgets" in path.read_text():
         assert state["widgets"] > 0, f"{path.name}: no widget output"
-        # the view itself is drawn once its cell is on screen
-        page.evaluate("() => { const nb = window.jupyterapp.shell.currentWidget.content;"
-                      " const i = nb.widgets.findIndex(c => c.node.querySelector("
-                      "'.jp-OutputArea-output[data-mime-type*=\"widget-view\"]'));"
-                      " nb.activeCellIndex = Math.max(i, 0); nb.scrollToItem(nb.activeCellIndex); }")
+        # cells off screen are not drawn: scroll to the first cell whose outputs hold a widget
+        page.evaluate("async () => { const nb = window.jupyterapp.shell.currentWidget.content;"
+                      " const has = c => { for (let i = 0; i < (c.outputs ? c.outputs.length : 0);"
+                      " i++) { if ('application/vnd.jupyter.widget-view+json' in"
+                      " c.outputs.get(i).data) return true; } return false; };"
+                      " const i = Array.from(nb.model.cells).findIndex(has);"
+                      " nb.activeCellIndex = i; await nb.scrollToItem(i, 'center'); }")
         page.wait_for_selector(".jupyter-widgets", timeout=30_000)
         page.screenshot(path=SCREENSHOTS / f"{path.stem}_widgets.png")
     page.close()
