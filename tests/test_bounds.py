@@ -16,7 +16,6 @@ from pvq.bounds import (
     chunk_error,
     equal_compression_k,
     layer_chunks,
-    output_snr_db,
     prune_branch_and_bound,
     prune_brute_force,
     prune_candidates,
@@ -69,13 +68,6 @@ def test_layer_chunks_cut_inputs_into_blocks_of_at_most_32_per_output():
     w_hat = last.w + rng.standard_normal(6)
     expected = np.sum((X[:, 64:] @ (w_hat - last.w)) ** 2)
     assert chunk_error(last.G, last.w, w_hat) == pytest.approx(expected, rel=1e-10)
-
-
-def test_output_snr_sums_errors_over_chunks_like_the_paper():
-    assert output_snr_db([1.0, 3.0], [200.0, 200.0]) == pytest.approx(20.0)
-    assert output_snr_db(np.zeros(2), [1.0, 2.0]) == np.inf
-    with pytest.raises(ValueError, match="signals"):
-        output_snr_db([1.0], [0.0])
 
 
 def test_equal_compression_and_the_papers_box():

@@ -8,7 +8,8 @@ the chunk's weights ``w`` by ``w_hat`` costs the output error (``chunk_error``)
 
     E(w_hat) = (w_hat - w)^T G (w_hat - w) = ||X_c (w_hat - w)||^2,
 
-and a layer's SNR is ``10 log10(sum w^T G w / sum E)`` over its chunks (``output_snr_db``).
+and a layer's SNR is ``10 log10(sum w^T G w / sum E)`` over its chunks
+(``pvq.layer_bounds.layer_snr_db``).
 
 - Quantization: ``w_hat = s x``, ``x`` integers in ``-2^(b-1) .. 2^(b-1)-1`` (the grid of
   ``pvq.quantize``), ``s`` given. ``quant_heuristic`` (achievable; ``quant_candidates`` lists
@@ -55,7 +56,7 @@ ROUNDING_SEED = 0
 
 __all__ = [
     "CHUNK_SIZE", "LayerChunk", "PruneSolution", "QuantRelaxation", "best_method",
-    "chunk_error", "equal_compression_k", "layer_chunks", "output_snr_db",
+    "chunk_error", "equal_compression_k", "layer_chunks",
     "prune_branch_and_bound", "prune_brute_force", "prune_candidates", "prune_exact",
     "prune_heuristic", "prune_scip", "pruning_box", "quant_candidates", "quant_heuristic",
     "quant_sdp_bound", "quant_sdp_relaxation", "synthetic_chunk",
@@ -195,20 +196,6 @@ def chunk_error(G: np.ndarray, w: np.ndarray, w_hat: np.ndarray) -> float:
         raise ValueError(f"w_hat must have the shape of w {w.shape}, got {w_hat.shape}")
     residual = w_hat - w
     return max(float(residual @ G @ residual), 0.0)
-
-
-def output_snr_db(errors: np.ndarray, signals: np.ndarray) -> float:
-    """The paper's per-layer SNR from its chunks: ``10 log10(sum(signals) / sum(errors))``, with
-    ``signals`` the chunks' ``w^T G w`` (the error of all-zero weights, ``chunk_error(G, w, 0)``)
-    and ``errors`` their ``E``, achievable or lower bounds (+inf when every error is 0)."""
-    check_weights(np.asarray(errors, dtype=np.float64), "errors")
-    check_weights(np.asarray(signals, dtype=np.float64), "signals")
-    error, signal = float(np.sum(errors)), float(np.sum(signals))
-    if signal <= 0.0:
-        raise ValueError(f"signals must have a positive sum, got {signal}")
-    if error < 0.0:
-        raise ValueError(f"errors must have a non-negative sum, got {error}")
-    return math.inf if error == 0.0 else 10.0 * math.log10(signal / error)
 
 
 def best_method(candidates: dict[str, tuple[np.ndarray, float]]) -> str:
