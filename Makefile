@@ -29,12 +29,15 @@ student: $(INSTALLED)
 site: $(INSTALLED)
 	$(BIN)/python scripts/build_site.py --output site
 
+# The kernel is named after the project; the Jupyter news prompt is switched off (the course
+# runs offline and the prompt would cover the first notebook).
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pvq)"
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
 	touch $@
 
 clean:
