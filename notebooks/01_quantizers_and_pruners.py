@@ -274,3 +274,6 @@ print(f"3-bit quantization sets {answer_zero_fraction:.1%} of the weights to zer
 #
 # **Next:** notebook 2 computes these SNRs exactly for the normal distribution and shows why the
 # gap is so large.
+#
+# *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
+# Kernel > Shut Down Kernel.*

@@ -477,3 +477,6 @@ print(f"pruning at 1/16 sparsity: {pruning_at_one_sixteenth:.2f} dB; "
 #
 # **Next:** notebook 3 leaves the normal: with heavier tails (higher kurtosis), when does
 # pruning win?
+#
+# *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
+# Kernel > Shut Down Kernel.*

@@ -377,3 +377,6 @@ print(f"at 2 bits pruning wins for {answer_heavy_share:.0%} of the heavy-tailed 
 #
 # **Next:** notebook 4 leaves distributions behind and bounds the best possible post-training
 # error of each method on real layers.
+#
+# *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
+# Kernel > Shut Down Kernel.*

@@ -628,3 +628,6 @@ check_answer("Exercise 3", answer_bound_snr, expected, rel_tol=1e-9)
 #
 # **Next:** notebook 5 fine-tunes whole networks (QAT against gradual pruning) and checks
 # whether training changes the picture.
+#
+# *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
+# Kernel > Shut Down Kernel.*
