@@ -368,7 +368,8 @@ assert abs(19.1 - int4) < 0.2 and abs(5.6 - pruning_snr_db(normal, 0.75)) < 0.2
 #
 # ## Play with it
 # The error picture for any bit-width of the quantizer (at its optimal scale) and any pruning
-# sparsity. Below is the default; in a running notebook, move a slider under it to redraw.
+# sparsity. Below is the default; in a running notebook, move a slider and the figure under it
+# redraws.
 
 # %%
 def draw(bits: int = 4, sparsity: float = 0.75) -> None:

@@ -7,6 +7,7 @@ Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import socket
@@ -49,6 +50,16 @@ NOTEBOOK_STATE_JS = """() => {
   return {pending, errors, widgets, status: kernel ? kernel.status : 'none'};
 }"""
 
+CONTROLS = ", ".join(f".jp-OutputArea-output {kind}" for kind in
+                     (".widget-slider", ".widget-dropdown", ".widget-toggle-buttons"))
+# the source of the figure in the output area that holds the first controls
+FIGURE_UNDER_CONTROLS_JS = f"""() => {{
+  const control = document.querySelector({json.dumps(CONTROLS)});
+  const area = control && control.closest('.jp-Cell-outputArea');
+  const image = area && area.querySelector('img');
+  return image ? image.src : null;
+}}"""
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -84,6 +95,26 @@ def lab(tmp_path_factory):
     server.wait(timeout=30)
 
 
+def move_first_control(page) -> None:
+    """Choose the first entry of the first menu, or else nudge the first slider one step right."""
+    menus = page.locator(".jp-OutputArea-output .widget-dropdown select")
+    if menus.count():
+        menus.first.select_option(index=0)
+    else:
+        page.locator(".jp-OutputArea-output .noUi-handle").first.press("ArrowRight")
+
+
+def shut_down_kernels(base: str, token: str) -> None:
+    """End every session, as a learner on Binder should before the next notebook."""
+    headers = {"Authorization": f"token {token}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions",
+                                                       headers=headers)) as response:
+        sessions = json.load(response)
+    for session in sessions:
+        urllib.request.urlopen(urllib.request.Request(f"{base}/api/sessions/{session['id']}",
+                                                      headers=headers, method="DELETE"))
+
+
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as driver:
@@ -97,7 +128,8 @@ def browser():
 def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/tree/{path.name}?token={token}")
+    # a workspace of its own: JupyterLab would otherwise reopen the earlier notebooks as tabs
+    page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}")
     page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})(); "
                            "return s !== null && s.status === 'idle'; }", timeout=120_000)
     page.evaluate("async () => { const c = window.jupyterapp.commands;"
@@ -120,9 +152,17 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
                       " c.outputs.get(i).data) return true; } return false; };"
                       " const i = Array.from(nb.model.cells).findIndex(has);"
                       " nb.activeCellIndex = i; await nb.scrollToItem(i, 'center'); }")
-        page.wait_for_timeout(2_000)  # let the view draw before the screenshot
+        control = page.locator(CONTROLS).first
+        control.wait_for(state="visible", timeout=30_000)
         page.screenshot(path=SCREENSHOTS / f"{path.stem}_widgets.png")
+        # the kernel redraws and replaces the figure under the controls
+        before = page.evaluate(FIGURE_UNDER_CONTROLS_JS)
+        move_first_control(page)
+        page.wait_for_function(f"before => ({FIGURE_UNDER_CONTROLS_JS})() !== before",
+                               arg=before, timeout=60_000)
+        page.screenshot(path=SCREENSHOTS / f"{path.stem}_widgets_moved.png")
     page.close()
+    shut_down_kernels(base, token)
 
 
 def test_rendered_site_opens_in_the_browser(browser, tmp_path):

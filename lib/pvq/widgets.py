@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from uuid import uuid4
 
-from IPython.display import clear_output, display
-from ipywidgets import Output, ValueWidget, VBox
+from IPython.display import display, update_display
+from IPython.utils.capture import capture_output
+from ipywidgets import ValueWidget, VBox
 
 
 def figure_with_sliders(draw: Callable[..., None], **sliders: ValueWidget) -> VBox:
-    """Draw ``draw(**defaults)`` once as a plain output, then show the sliders under it.
+    """Show the sliders, then the one figure that ``draw(**defaults)`` shows, under them.
 
-    Moving a slider redraws ``draw(**values)`` in an output area below the sliders. The first,
-    static drawing is what a stored or non-interactive run (nbval, the HTML site) shows; the
-    sliders' text form is stable, so nbval can compare it.
+    Moving a slider calls ``draw(**values)`` again and replaces that figure in place (an IPython
+    display with a display id). The first drawing is an ordinary output, so a stored or
+    non-interactive run (nbval, the HTML site) shows the default figure, and the sliders' text
+    form is stable for nbval to compare.
     """
     if not sliders:
         raise ValueError("sliders: give at least one keyword, e.g. bits=IntSlider(...)")
@@ -21,16 +24,24 @@ def figure_with_sliders(draw: Callable[..., None], **sliders: ValueWidget) -> VB
         if not isinstance(slider, ValueWidget):
             raise TypeError(f"slider {name!r} must be an ipywidgets value widget, "
                             f"got {type(slider).__name__}")
-    draw(**{name: slider.value for name, slider in sliders.items()})
-    picture = Output()
+    panel = VBox(list(sliders.values()))
+    display(panel)
+    figure_id = uuid4().hex
+
+    def figure() -> tuple[dict, dict]:
+        with capture_output(stdout=False, stderr=False) as shown:
+            draw(**{name: slider.value for name, slider in sliders.items()})
+        if len(shown.outputs) != 1:
+            raise ValueError(f"draw must show exactly one figure, it showed {len(shown.outputs)}")
+        return shown.outputs[0].data, shown.outputs[0].metadata
+
+    data, metadata = figure()
+    display(data, raw=True, metadata=metadata, display_id=figure_id)
 
     def redraw(change: dict) -> None:
-        with picture:
-            clear_output(wait=True)
-            draw(**{name: slider.value for name, slider in sliders.items()})
+        data, metadata = figure()
+        update_display(data, raw=True, metadata=metadata, display_id=figure_id)
 
     for slider in sliders.values():
         slider.observe(redraw, names="value")
-    panel = VBox([*sliders.values(), picture])
-    display(panel)
     return panel
