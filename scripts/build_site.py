@@ -38,14 +38,61 @@ def index_page(readme: str) -> str:
             "</body></html>\n")
 
 
+def notebook_title(notebook: nbformat.NotebookNode) -> str:
+    """The first level-1 heading of the notebook's first cell ("# 4. Per-layer bounds: ...")."""
+    heading = re.search(r"^# (.+)$", notebook.cells[0].source, flags=re.M)
+    if heading is None:
+        raise ValueError("notebook: its first cell must open with a '# Title' heading")
+    return heading.group(1).strip()
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+CONTROLS_NOTE = ("<p><em>Interactive controls appear here when the notebook runs in JupyterLab; "
+                 "the figure below is drawn for their default setting.</em></p>")
+
+
+def without_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with each widget output replaced by a note, and no widget state.
+
+    A static page has no kernel, so live-looking controls would do nothing; without the state,
+    nbconvert also leaves out the script that would fetch a widget renderer from the web.
+    """
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        for index, output in enumerate(cell.get("outputs", [])):
+            if WIDGET_VIEW in output.get("data", {}):
+                cell.outputs[index] = nbformat.v4.new_output(
+                    "display_data", data={"text/html": CONTROLS_NOTE})
+    return notebook
+
+
+def with_navigation(page: str, previous: Path | None, following: Path | None) -> str:
+    """The page with a bar at the top of its body: course map, previous and next notebook."""
+    links = ['<a href="index.html">Course map</a>']
+    for label, path in (("Previous", previous), ("Next", following)):
+        if path is not None:
+            name = html.escape(path.stem[3:].replace("_", " "))
+            links.append(f'<a href="{path.stem}.html">{label}: {name}</a>')
+    bar = ('<nav style="font-family:sans-serif;padding:.5rem 1rem;border-bottom:1px solid #ccc">'
+           + " | ".join(links) + "</nav>")
+    opening = re.search(r"<body[^>]*>", page)
+    if opening is None:
+        raise ValueError("page: no <body> tag to put the navigation in")
+    return page[:opening.end()] + bar + page[opening.end():]
+
+
 def build(output: Path, notebooks: list[Path]) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
     pages = []
-    for path in notebooks:
-        body, _ = exporter.from_notebook_node(nbformat.read(path, as_version=4))
+    for number, path in enumerate(notebooks):
+        notebook = without_widgets(nbformat.read(path, as_version=4))
+        body, _ = exporter.from_notebook_node(
+            notebook, resources={"metadata": {"name": notebook_title(notebook)}})
+        neighbours = [notebooks[number - 1] if number > 0 else None,
+                      notebooks[number + 1] if number + 1 < len(notebooks) else None]
         page = output / f"{path.stem}.html"
-        page.write_text(body)
+        page.write_text(with_navigation(body, *neighbours))
         pages.append(page)
     index = output / "index.html"
     index.write_text(index_page((ROOT / "README.md").read_text()))

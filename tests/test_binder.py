@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_NOTEBOOK = "notebooks/01_quantizers_and_pruners.ipynb"
-BADGE = re.compile(r"\[!\[Launch on Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]\((?P<url>[^)]+)\)")
+BADGE = re.compile(r"\[!\[Launch on Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]"
+                   r"\((?P<url>[^)]+)\)")
 
 
 def repository_url() -> str:
@@ -29,7 +30,8 @@ def binder_url(repository: str, branch: str = "main", notebook: str = FIRST_NOTE
     """mybinder.org's address for a GitHub repository, opening JupyterLab on ``notebook``."""
     match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(\.git)?/?", repository)
     if match is None:
-        raise ValueError(f"repository must be a https://github.com/OWNER/NAME address, got {repository!r}")
+        raise ValueError("repository must be a https://github.com/OWNER/NAME address, "
+                         f"got {repository!r}")
     owner, name = match.group(1), match.group(2)
     return f"https://mybinder.org/v2/gh/{owner}/{name}/{branch}?urlpath=lab/tree/{notebook}"
 
@@ -47,14 +49,15 @@ def test_readme_badge_launches_the_first_notebook_of_this_repository():
 def test_binder_url_refuses_a_non_github_address():
     with pytest.raises(ValueError, match="repository"):
         binder_url("https://example.org/pvq.git")
-    assert binder_url("https://github.com/a/b.git").startswith("https://mybinder.org/v2/gh/a/b/main?")
+    assert binder_url("https://github.com/a/b.git").startswith(
+        "https://mybinder.org/v2/gh/a/b/main?")
 
 
 def test_origin_remote_matches_the_badge_when_it_is_on_github():
     origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
                             capture_output=True, text=True)
     if origin.returncode != 0 or "github.com" not in origin.stdout:
-        pytest.skip("no GitHub origin remote: the repository address in pyproject.toml is used as is")
+        pytest.skip("no GitHub origin remote: pyproject.toml's repository address is used as is")
     remote = origin.stdout.strip().replace("git@github.com:", "https://github.com/")
     assert binder_url(remote) == binder_url(repository_url())
 

@@ -32,6 +32,24 @@ def test_each_page_has_its_text_and_inline_figures(built, path):
     page = (built / f"{path.stem}.html").read_text()
     assert "Learning objectives" in page and "Recap" in page
     assert "data:image/png;base64," in page
+    title = re.search(r"<title>(.*?)</title>", page).group(1)
+    assert title.startswith(f"{int(path.stem[:2])}. ")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_widgets_become_a_note_and_nothing_is_fetched_for_them(built, path):
+    page = (built / f"{path.stem}.html").read_text()
+    assert site.WIDGET_VIEW not in page and "widget-state" not in page
+    has_controls = site.WIDGET_VIEW in path.read_text()
+    assert (site.CONTROLS_NOTE in page) == has_controls
+
+
+def test_pages_link_the_course_map_and_their_neighbours(built):
+    for number, path in enumerate(NOTEBOOKS):
+        links = re.findall(r'<nav[^>]*>(.*?)</nav>', (built / f"{path.stem}.html").read_text())
+        targets = re.findall(r'href="([^"]+)"', links[0])
+        neighbours = [NOTEBOOKS[i] for i in (number - 1, number + 1) if 0 <= i < len(NOTEBOOKS)]
+        assert targets == ["index.html", *(f"{p.stem}.html" for p in neighbours)]
 
 
 def test_readme_without_course_map_is_refused():
