@@ -46,6 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from ipywidgets import FloatSlider, IntSlider, ToggleButtons
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
@@ -62,6 +63,7 @@ from pvq.plotting import COLORS, use_course_style
 from pvq.prune import channel_mask, magnitude_prune
 from pvq.theory import pruning_snr_db, quantization_snr_db
 from pvq.train import evaluate
+from pvq.widgets import figure_with_sliders
 from pvq.zoo import pretrained, real_layer
 
 use_course_style()
@@ -229,9 +231,9 @@ for b in (2, 4, 8):
 
 # %%
 LEVELS = {"bits": (2, 3, 4, 6, 8), "sparsities": (0.25, 0.5, 0.75, 0.875, 0.95)}
-NORMAL = "normal (65,536 samples)"
+NORMAL, MINILM = "normal (65,536 samples)", "MiniLM blocks.1.mlp.fc2"
 frontiers = {NORMAL: combine.frontier(normal_w, **LEVELS),
-             "MiniLM blocks.1.mlp.fc2": combine.frontier(w, **LEVELS)}
+             MINILM: combine.frontier(w, **LEVELS)}
 
 # %%
 MARKERS = {"quantization": "s", "pruning": "^", "prune-then-quantize": "o",
@@ -289,6 +291,81 @@ assert "pruning" not in set(frontiers[NORMAL].query("pareto")["method"])
 # - **FP16 pruning is never worth it**: the same mask with 8-bit values has nearly the same SNR
 #   at about half the storage. On the MiniLM layer the front ends with FP16 pruning at 13 bits
 #   only because our grid has nothing above 8 bits.
+#
+# How close do the combinations come to a dense grid at its own storage? At exactly 3 bits per
+# weight with the mask (`combine.matched_formats(3)`), each code width against INT3 on the
+# MiniLM layer:
+
+# %%
+int3 = snr_db(w, combine.compress(w, bits=3).w_hat)
+for bits, sparsity in combine.matched_formats(3, bits=range(2, 9)):
+    if bits is not None and sparsity > 0:
+        gap = snr_db(w, combine.compress(w, bits=bits, sparsity=sparsity).w_hat) - int3
+        print(f"INT{bits}, {sparsity:.1%} pruned: {gap:+.2f} dB against INT3 ({int3:.2f} dB)")
+        assert gap < 0
+
+# %% [markdown]
+# Every pair loses, the nearest by hundredths of a dB.
+#
+# ### Play with it
+# Choose the code width, the sparsity (0 is quantization alone) and the order for the MiniLM
+# layer. Left: how many weights fall in each narrow bin before (`w`) and after (`w_hat`), on a
+# log axis so that both the spike of pruned zeros and the grid points of the kept codes show.
+# Right: the format's bits per weight (bitmask if pruned) and SNR, a star among the formats of
+# the frontier above. Below is the default, 3-bit codes on half the weights; in a running
+# notebook, move a control under it to redraw. Try to beat INT3 at 3 bits per weight or fewer
+# (4 bits at 50 %, 3 bits at 35 %), go below 2 bits per weight, where only pruned formats
+# exist, and switch the order.
+
+# %%
+def on_frontier(ax: plt.Axes, table: pd.DataFrame, cost: float, snr: float) -> None:
+    """The frontier's formats in grey, its Pareto front, and one more format as a star."""
+    ax.scatter(table["bits_per_weight"], table["snr_db"], s=12, color=COLORS["data"],
+               alpha=0.5, label="formats of the frontier above")
+    front = table[table["pareto"]].sort_values("bits_per_weight")
+    ax.step(front["bits_per_weight"], front["snr_db"], where="post", color="k", lw=0.8,
+            label="Pareto front")
+    ax.plot(cost, snr, "*", ms=16, color=COLORS["both"], label="your format")
+    ax.set(xlabel="bits per weight (all overheads)", ylabel="SNR (dB)", xlim=(0, 14))
+    ax.legend(loc="upper left")
+
+# %%
+# 400 bins over +-8 standard deviations: each narrower than the finest (8-bit) grid step
+W_COUNTS, EDGES = np.histogram(w, bins=400, range=(-8 * w.std(), 8 * w.std()))
+
+
+def histograms(ax: plt.Axes, w_hat: np.ndarray) -> None:
+    """Weights per bin before (w) and after (w_hat), on a log axis."""
+    ax.stairs(W_COUNTS, EDGES, color=COLORS["data"], label="w (original)")
+    ax.stairs(np.histogram(w_hat, EDGES)[0], EDGES, color=COLORS["both"], label="w_hat (stored)")
+    ax.set(yscale="log", xlabel="weight value (within ±8 std)", ylabel="weights per bin")
+    ax.legend(loc="upper right")
+
+# %%
+def draw(bits: int = 3, sparsity: float = 0.5, order: str = combine.ORDERS[0]) -> None:
+    """The format's histogram (left) and its place on the MiniLM frontier (right)."""
+    w_hat = combine.compress(w, bits=bits, sparsity=sparsity, order=order).w_hat
+    cost = compression.encoded_bits_per_weight(
+        w.shape, bits=bits, sparsity=sparsity, encoding="bitmask" if sparsity else "dense")
+    snr = snr_db(w, w_hat)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    histograms(left, w_hat)
+    on_frontier(right, frontiers[MINILM], cost, snr)
+    name = f"INT{bits}, {sparsity:.0%} pruned, {order}" if sparsity else f"INT{bits} alone"
+    fig.suptitle(f"{name}: SNR {snr:.2f} dB at {cost:.2f} bits per weight (all overheads)")
+    plt.show()
+
+# %%
+panel = figure_with_sliders(
+    draw, bits=IntSlider(value=3, min=2, max=8, description="bits"),
+    sparsity=FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="sparsity"),
+    order=ToggleButtons(options=combine.ORDERS, description="order",
+                        style={"button_width": "auto"}))
+
+# %% [markdown]
+# *Takeaway: at 3 bits per weight a mask on half the weights buys 4-bit codes for the rest; the
+# trade nearly pays (0.04 dB short of INT3) but never wins. Between integer bit-widths (4 bits at
+# 45 %, say) pairs rise above section 3's coarser front; quantize-then-prune only lowers the star.*
 #
 # ## 4. A trained network at matched storage
 # Now accuracy. `pretrained("digits_cnn")` is notebook 5's small CNN (every Conv2d and Linear
