@@ -313,7 +313,7 @@ for bits, sparsity in combine.matched_formats(3, bits=range(2, 9)):
 # log axis so that both the spike of pruned zeros and the grid points of the kept codes show.
 # Right: the format's bits per weight (bitmask if pruned) and SNR, a star among the formats of
 # the frontier above. Below is the default, 3-bit codes on half the weights; in a running
-# notebook, move a control under it to redraw. Try to beat INT3 at 3 bits per weight or fewer
+# notebook, move a control and the figure under it redraws. Try to beat INT3 at 3 bits per weight or fewer
 # (4 bits at 50 %, 3 bits at 35 %), go below 2 bits per weight, where only pruned formats
 # exist, and switch the order.
 
@@ -364,8 +364,8 @@ panel = figure_with_sliders(
 
 # %% [markdown]
 # *Takeaway: at 3 bits per weight a mask on half the weights buys 4-bit codes for the rest; the
-# trade nearly pays (0.04 dB short of INT3) but never wins. Between integer bit-widths (4 bits at
-# 45 %, say) pairs rise above section 3's coarser front; quantize-then-prune only lowers the star.*
+# trade nearly pays (0.04 dB short of INT3) but never wins; switching to quantize-then-prune does
+# not raise the star (section 2 checked it at 50 %).*
 #
 # ## 4. A trained network at matched storage
 # Now accuracy. `pretrained("digits_cnn")` is notebook 5's small CNN (every Conv2d and Linear

@@ -96,10 +96,12 @@ def lab(tmp_path_factory):
 
 
 def move_first_control(page) -> None:
-    """Choose the first entry of the first menu, or else nudge the first slider one step right."""
+    """Choose the next entry of the first menu, or else nudge the first slider one step right."""
     menus = page.locator(".jp-OutputArea-output .widget-dropdown select")
     if menus.count():
-        menus.first.select_option(index=0)
+        menu = menus.first
+        chosen, entries = menu.evaluate("select => [select.selectedIndex, select.options.length]")
+        menu.select_option(index=(chosen + 1) % entries)
     else:
         page.locator(".jp-OutputArea-output .noUi-handle").first.press("ArrowRight")
 
