@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pvq.bounds import layer_chunks, prune_brute_force, pruning_box
 from pvq.layer_bounds import (
+    COURSE_LAYERS,
     ERROR_COLUMNS,
     bracket_chunk,
     layer_problem,
@@ -197,3 +198,10 @@ def test_layer_problem_reads_both_sources():
     assert W.shape == (10, 256) and X.shape == (256, 256)
     with pytest.raises(ValueError, match="model"):
         layer_problem("resnet", "fc")
+
+
+@pytest.mark.parametrize("model, layer", COURSE_LAYERS)
+def test_every_course_layer_is_a_least_squares_problem(model, layer):
+    W, X = layer_problem(model, layer)
+    assert W.ndim == X.ndim == 2 and W.shape[1] == X.shape[1]
+    assert np.isfinite(W).all() and np.isfinite(X).all() and np.abs(X @ W.T).max() > 0

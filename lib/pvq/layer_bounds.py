@@ -42,6 +42,12 @@ from pvq.quantize import mse_scale
 
 #: the models ``layer_problem`` knows: the course's digits networks and the MiniLM real layers
 MODELS = ("digits_cnn", "digits_mlp", "minilm")
+#: the layers notebook 4 brackets: the digits CNN's convolutions and head, the MLP's second layer,
+#: and MiniLM's attention and MLP projections in blocks 1 and 5
+COURSE_LAYERS = (("digits_cnn", "conv1"), ("digits_cnn", "conv2"), ("digits_cnn", "conv3"),
+                 ("digits_cnn", "fc"), ("digits_mlp", "fc2"),
+                 ("minilm", "blocks.1.attn.query"), ("minilm", "blocks.1.mlp.fc2"),
+                 ("minilm", "blocks.5.attn.value"), ("minilm", "blocks.5.mlp.fc1"))
 #: a pruned chunk counts as solved to optimality when branch and bound's relative gap is below
 CERTIFIED_GAP = 1e-6
 #: per-chunk errors (``error_columns``) and the SNR column each one becomes in ``snr_ranges``
@@ -52,7 +58,7 @@ ERROR_COLUMNS = {
     "prune_bound": "prune bound (dB)",
 }
 
-__all__ = ["CERTIFIED_GAP", "ERROR_COLUMNS", "MODELS", "bracket_chunk", "layer_problem",
+__all__ = ["CERTIFIED_GAP", "COURSE_LAYERS", "ERROR_COLUMNS", "MODELS", "bracket_chunk", "layer_problem",
            "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
            "verdict"]
 
