@@ -548,3 +548,6 @@ check_answer("Exercise 2", answer_cka, representations.query(
 #   unverified) come from ImageNet.
 #
 # **Next:** notebook 6 combines pruning and quantization and asks what hardware makes of each.
+#
+# *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
+# Kernel > Shut Down Kernel.*
