@@ -356,10 +356,10 @@ assert solution.gap < 1e-6
 #   optimum by branch and bound, and its certified bound.
 #
 # **A subset.** A layer has up to tens of thousands of chunks (18,432 in a MiniLM MLP layer)
-# and each costs around a second per bit-width (the SDP plus the exact search), so this notebook
-# brackets a seeded random sample of **2 chunks per layer** (`CHUNKS_PER_LAYER`) and reports the
-# SNR over that sample. The SNRs of a layer are estimates from the sample; raise
-# `CHUNKS_PER_LAYER` for tighter ones.
+# and each costs about a third of a second per bit-width (the SDP plus the exact search), so this
+# notebook brackets a seeded random sample of **2 chunks per layer** (`CHUNKS_PER_LAYER`) and
+# reports the SNR over that sample. The SNRs of a layer are estimates from the sample; raise
+# `CHUNKS_PER_LAYER` for tighter ones (how much they move is the subject of a section below).
 
 # %%
 CHUNKS_PER_LAYER = 2
@@ -532,39 +532,40 @@ assert leads["blocks.1.mlp.fc2"] < leads["fc2"] and (resampled.verdict == "quant
 # The full timing run lives in `scripts/bench_bounds.py` (run by `make benchmark`, reported in
 # BENCHMARKS.md); this notebook times nothing, so that its outputs stay reproducible.
 # **Quoted, not re-measured:** the recorded output of a full run of `scripts/bench_bounds.py`
-# (2026-11-23, on the course's build machine: 2 CPU cores shared with other jobs, so the times
-# are pessimistic). Wall time per chunk in seconds; SDP: the certified quantization bound at
-# b = 4; B&B: `prune_branch_and_bound` including its heuristic incumbent; SCIP: the paper's big-M
-# MIQP through PySCIPOpt, stopped at 60 s; brute force: every support of size k.
+# (2026-11-23, on the course's build machine: 2 CPU cores, nothing else running; BENCHMARKS.md).
+# Wall time per chunk in seconds; SDP: the certified quantization bound at b = 4; B&B:
+# `prune_branch_and_bound` including its heuristic incumbent; SCIP: the paper's big-M MIQP
+# through PySCIPOpt, stopped at 60 s; brute force: every support of size k.
 #
 # *Growth with n* (synthetic correlated chunks, `pvq.bounds.synthetic_chunk`, k = round(n/4),
 # mean over 5 seeds; SCIP on the first seed):
 #
 # | n | k | supports C(n, k) | SDP (s) | B&B mean (s) | B&B max (s) | B&B nodes | SCIP (s) | brute force (s) |
 # |---:|---:|---:|---:|---:|---:|---:|---:|---:|
-# | 8 | 2 | 28 | 0.07 | 0.002 | 0.006 | 1 | 0.19 | 0.000 |
-# | 12 | 3 | 220 | 0.04 | 0.002 | 0.006 | 1 | 0.66 | 0.002 |
-# | 16 | 4 | 1,820 | 0.08 | 0.020 | 0.031 | 9 | 1.33 | 0.003 |
-# | 20 | 5 | 15,504 | 0.14 | 0.036 | 0.060 | 12 | 3.49 | 0.136 |
-# | 24 | 6 | 134,596 | 0.24 | 0.075 | 0.139 | 23 | 7.12 | 1.144 |
-# | 28 | 7 | 1,184,040 | 0.58 | 0.550 | 0.720 | 26 | > 60 (limit) | 13.195 |
-# | 32 | 8 | 10,518,300 | 1.46 | 4.664 | 13.909 | 157 | > 60 (limit) | - |
+# | 8 | 2 | 28 | 0.05 | 0.002 | 0.003 | 1 | 0.21 | 0.001 |
+# | 12 | 3 | 220 | 0.02 | 0.002 | 0.003 | 1 | 0.48 | 0.001 |
+# | 16 | 4 | 1,820 | 0.04 | 0.009 | 0.011 | 9 | 0.65 | 0.002 |
+# | 20 | 5 | 15,504 | 0.06 | 0.014 | 0.025 | 12 | 1.70 | 0.030 |
+# | 24 | 6 | 134,596 | 0.10 | 0.030 | 0.055 | 23 | 4.61 | 0.306 |
+# | 28 | 7 | 1,184,040 | 0.16 | 0.045 | 0.061 | 26 | 16.97 | 2.802 |
+# | 32 | 8 | 10,518,300 | 0.26 | 0.245 | 0.630 | 157 | > 60 (limit) | - |
 #
 # *Real layers* (32-input chunks, b = 4, k = 8, 8 random chunks per layer; SCIP on the first):
 #
 # | layer | chunks | SDP mean (s) | B&B mean (s) | B&B max (s) | B&B nodes | SCIP (s) |
 # |---|---:|---:|---:|---:|---:|---:|
-# | digits_cnn conv2 | 8 of 128 | 1.30 | 1.915 | 6.080 | 94 | > 60 |
-# | digits_cnn conv3 | 8 of 576 | 1.66 | 2.940 | 8.580 | 75 | > 60 |
-# | digits_mlp fc2 | 8 of 2048 | 1.19 | 0.606 | 1.230 | 34 | 45.4 |
-# | minilm blocks.1.attn.query | 8 of 4608 | 1.40 | 1.202 | 1.610 | 32 | > 60 |
-# | minilm blocks.5.mlp.fc1 | 8 of 18432 | 1.11 | 0.962 | 1.414 | 39 | > 60 |
-# | minilm blocks.5.mlp.fc2 | 8 of 18432 | 0.82 | 0.628 | 0.969 | 24 | 53.8 |
+# | digits_cnn conv2 | 8 of 128 | 0.25 | 0.148 | 0.461 | 94 | > 60 |
+# | digits_cnn conv3 | 8 of 576 | 0.25 | 0.129 | 0.341 | 75 | 50.4 |
+# | digits_mlp fc2 | 8 of 2048 | 0.33 | 0.064 | 0.122 | 34 | 9.8 |
+# | minilm blocks.1.attn.query | 8 of 4608 | 0.22 | 0.055 | 0.098 | 32 | 33.4 |
+# | minilm blocks.5.mlp.fc1 | 8 of 18432 | 0.23 | 0.070 | 0.112 | 39 | 57.2 |
+# | minilm blocks.5.mlp.fc2 | 8 of 18432 | 0.25 | 0.046 | 0.083 | 24 | 44.1 |
 #
-# From n = 8 to n = 32 the supports grow from 28 to 10.5 million: brute force needs 13 s at
-# n = 28 (and is not attempted at 32), SCIP hits its 60 s limit from n = 28 on, while branch and
-# bound certified every chunk within 14 s (a few seconds on most). The SDP bound costs about as
-# much per chunk as the exact pruning search.
+# From n = 8 to n = 32 the supports grow from 28 to 10.5 million: brute force needs about 3 s at
+# n = 28 (and is not attempted at 32), SCIP needs 17 s at n = 28 and hits its 60 s limit at 32,
+# while branch and bound certified every chunk within 0.7 s. On the real layers SCIP took from
+# 10 s to over its limit per chunk; branch and bound under half a second. The SDP bound costs
+# about a quarter of a second per chunk, on the real layers a few times the exact search.
 
 # %% [markdown]
 # ## Exercises
