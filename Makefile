@@ -11,7 +11,7 @@ lab: $(INSTALLED)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
 test: $(INSTALLED)
-	scripts/offline $(BIN)/python -m pytest -n 2 --dist loadfile \
+	scripts/offline $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
 		--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg tests notebooks
 
 # Re-execute every notebook from its py:percent twin and store the outputs nbval compares.

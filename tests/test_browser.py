@@ -126,7 +126,9 @@ def browser():
         chromium.close()
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+# the later notebooks run longest; started first, they leave this file's short tests for last,
+# when pytest-xdist gives a worker its next file (see the Makefile's --no-loadscope-reorder)
+@pytest.mark.parametrize("path", NOTEBOOKS[::-1], ids=lambda p: p.stem)
 def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
     base, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
