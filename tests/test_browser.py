@@ -69,9 +69,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab serving a copy of the notebooks (so a browser save never touches the repo)."""
+    """JupyterLab serving a copy of the notebooks and their jupytext pairing (so a browser save
+    never touches the repo)."""
     root = tmp_path_factory.mktemp("lab")
-    for path in NOTEBOOKS:
+    for path in [*NOTEBOOKS, ROOT / "notebooks" / "jupytext.toml"]:
         shutil.copy(path, root / path.name)
     port, token = free_port(), secrets.token_hex(16)
     server = subprocess.Popen(
@@ -90,7 +91,7 @@ def lab(tmp_path_factory):
     else:
         server.terminate()
         pytest.fail("JupyterLab did not start within 60 s")
-    yield base, token
+    yield base, token, root
     server.terminate()
     server.wait(timeout=30)
 
@@ -130,7 +131,7 @@ def browser():
 # when pytest-xdist gives a worker its next file (see the Makefile's --no-loadscope-reorder)
 @pytest.mark.parametrize("path", NOTEBOOKS[::-1], ids=lambda p: p.stem)
 def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
-    base, token = lab
+    base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # a workspace of its own: JupyterLab would otherwise reopen the earlier notebooks as tabs
     page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}")
@@ -167,6 +168,27 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
         page.screenshot(path=SCREENSHOTS / f"{path.stem}_widgets_moved.png")
     page.close()
     shut_down_kernels(base, token)
+
+
+def test_saving_in_jupyterlab_writes_the_paired_twin(lab, browser):
+    base, token, root = lab
+    notebook = NOTEBOOKS[0]
+    twin = root / f"{notebook.stem}.py"
+    twin.unlink(missing_ok=True)
+    page = browser.new_page()
+    page.goto(f"{base}/lab/workspaces/pairing/tree/{notebook.name}?token={token}")
+    page.wait_for_function("() => { const w = window.jupyterapp &&"
+                           " window.jupyterapp.shell.currentWidget;"
+                           " return w && w.context && w.context.isReady; }", timeout=60_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    for _ in range(60):
+        if twin.exists():
+            break
+        time.sleep(0.5)
+    page.close()
+    shut_down_kernels(base, token)
+    assert twin.exists(), "saving the notebook did not write its py:percent twin"
+    assert twin.read_text() == notebook.with_suffix(".py").read_text()
 
 
 def test_rendered_site_opens_in_the_browser(browser, tmp_path):
