@@ -66,13 +66,15 @@ def without_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def with_navigation(page: str, previous: Path | None, following: Path | None) -> str:
-    """The page with a bar at the top of its body: course map, previous and next notebook."""
+def with_navigation(page: str, previous: tuple[str, str] | None,
+                    following: tuple[str, str] | None) -> str:
+    """The page with a bar at the top of its body: the course map, then the previous and the
+    next notebook, each given as ``(file name, title)``."""
     links = ['<a href="index.html">Course map</a>']
-    for label, path in (("Previous", previous), ("Next", following)):
-        if path is not None:
-            name = html.escape(path.stem[3:].replace("_", " "))
-            links.append(f'<a href="{path.stem}.html">{label}: {name}</a>')
+    for label, neighbour in (("Previous", previous), ("Next", following)):
+        if neighbour is not None:
+            href, title = neighbour
+            links.append(f'<a href="{href}">{label}: {html.escape(title)}</a>')
     bar = ('<nav style="font-family:sans-serif;padding:.5rem 1rem;border-bottom:1px solid #ccc">'
            + " | ".join(links) + "</nav>")
     opening = re.search(r"<body[^>]*>", page)
@@ -84,15 +86,17 @@ def with_navigation(page: str, previous: Path | None, following: Path | None) ->
 def build(output: Path, notebooks: list[Path]) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(template_name="lab")
+    contents = [without_widgets(nbformat.read(path, as_version=4)) for path in notebooks]
+    links = [(f"{path.stem}.html", notebook_title(notebook))
+             for path, notebook in zip(notebooks, contents)]
     pages = []
-    for number, path in enumerate(notebooks):
-        notebook = without_widgets(nbformat.read(path, as_version=4))
-        body, _ = exporter.from_notebook_node(
-            notebook, resources={"metadata": {"name": notebook_title(notebook)}})
-        neighbours = [notebooks[number - 1] if number > 0 else None,
-                      notebooks[number + 1] if number + 1 < len(notebooks) else None]
-        page = output / f"{path.stem}.html"
-        page.write_text(with_navigation(body, *neighbours))
+    for number, notebook in enumerate(contents):
+        href, title = links[number]
+        body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
+        previous = links[number - 1] if number > 0 else None
+        following = links[number + 1] if number + 1 < len(links) else None
+        page = output / href
+        page.write_text(with_navigation(body, previous, following))
         pages.append(page)
     index = output / "index.html"
     index.write_text(index_page((ROOT / "README.md").read_text()))
