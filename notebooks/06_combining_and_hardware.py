@@ -313,9 +313,9 @@ for bits, sparsity in combine.matched_formats(3, bits=range(2, 9)):
 # log axis so that both the spike of pruned zeros and the grid points of the kept codes show.
 # Right: the format's bits per weight (bitmask if pruned) and SNR, a star among the formats of
 # the frontier above. Below is the default, 3-bit codes on half the weights; in a running
-# notebook, move a control and the figure under it redraws. Try to beat INT3 at 3 bits per weight or fewer
-# (4 bits at 50 %, 3 bits at 35 %), go below 2 bits per weight, where only pruned formats
-# exist, and switch the order.
+# notebook, move a control and the figure under it redraws. Try to beat INT3 at 3 bits per
+# weight or fewer (4 bits at 50 %, 3 bits at 35 %), go below 2 bits per weight, where only
+# pruned formats exist, and switch the order.
 
 # %%
 def on_frontier(ax: plt.Axes, table: pd.DataFrame, cost: float, snr: float) -> None:

@@ -58,9 +58,9 @@ ERROR_COLUMNS = {
     "prune_bound": "prune bound (dB)",
 }
 
-__all__ = ["CERTIFIED_GAP", "COURSE_LAYERS", "ERROR_COLUMNS", "MODELS", "bracket_chunk", "layer_problem",
-           "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
-           "verdict"]
+__all__ = ["CERTIFIED_GAP", "COURSE_LAYERS", "ERROR_COLUMNS", "MODELS", "bracket_chunk",
+           "layer_problem", "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer",
+           "sweep_layers", "verdict"]
 
 
 def layer_problem(model: str, layer: str) -> zoo.LayerMatrices:
