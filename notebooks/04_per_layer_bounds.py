@@ -506,7 +506,7 @@ panel = figure_with_sliders(draw_layer, layer=Dropdown(options=list(LAYER_WEIGHT
 # ## How much do two chunks tell?
 # Every layer SNR above is an estimate from 2 of the layer's hundreds or thousands of chunks.
 # How stable is it? Bracket the two layers just compared again, at 2 bits, on 16 chunks each
-# (about 15 seconds):
+# (about ten seconds):
 
 # %%
 resampled = snr_ranges(sweep_layers([("digits_mlp", "fc2"), ("minilm", "blocks.1.mlp.fc2")],

@@ -473,9 +473,12 @@ conv3_snr = pd.DataFrame({name: [weight_snr(baseline, models[name, b])["conv3"] 
                          index=pd.Index(BITS, name="bits"))
 print("conv3 weight SNR against the FP32 weights (dB; LSQ and GMP: seed 0)")
 print(conv3_snr.round(1).to_string())
-assert (conv3_snr["GMP"] < conv3_snr["one-shot"] - 0.3).all()
-assert (conv3_snr["LSQ"] <= conv3_snr["PTQ"]).all()
-assert ((conv3_snr["PTQ"] - conv3_snr["LSQ"]).loc[[6, 4, 3, 2]] < 0.3).all()
+gmp_loss, lsq_loss = conv3_snr["one-shot"] - conv3_snr["GMP"], conv3_snr["PTQ"] - conv3_snr["LSQ"]
+print(f"GMP below one-shot: {gmp_loss.min():.1f} to {gmp_loss.max():.1f} dB; LSQ below PTQ: "
+      f"{lsq_loss.loc[[6, 4, 3, 2]].max():.1f} dB at most from 6 bits down, "
+      f"{lsq_loss.loc[8]:.1f} dB at 8 bits")
+assert gmp_loss.between(0.4, 1.1).all() and (lsq_loss >= 0).all()
+assert (lsq_loss.loc[[6, 4, 3, 2]] < 0.25).all() and 1.0 < lsq_loss.loc[8] < 2.5
 assert np.abs(conv3(models["GMP", 2])).max() > np.abs(conv3(baseline)).max()
 
 # %% [markdown]

@@ -53,13 +53,28 @@ def test_binder_url_refuses_a_non_github_address():
         "https://mybinder.org/v2/gh/a/b/main?")
 
 
-def test_origin_remote_matches_the_badge_when_it_is_on_github():
-    origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],
+def github_origin(checkout: Path) -> str | None:
+    """The https address of the checkout's ``origin`` remote if it is on GitHub, else None."""
+    origin = subprocess.run(["git", "-C", str(checkout), "remote", "get-url", "origin"],
                             capture_output=True, text=True)
     if origin.returncode != 0 or "github.com" not in origin.stdout:
-        pytest.skip("no GitHub origin remote: pyproject.toml's repository address is used as is")
-    remote = origin.stdout.strip().replace("git@github.com:", "https://github.com/")
-    assert binder_url(remote) == binder_url(repository_url())
+        return None
+    return origin.stdout.strip().replace("git@github.com:", "https://github.com/")
+
+
+def test_github_origin_reads_ssh_and_https_remotes(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    assert github_origin(tmp_path) is None
+    subprocess.run(["git", "-C", str(tmp_path), "remote", "add", "origin",
+                    "git@github.com:someone/fork.git"], check=True)
+    assert github_origin(tmp_path) == "https://github.com/someone/fork.git"
+
+
+def test_a_github_origin_remote_agrees_with_the_badge():
+    """Without a GitHub origin (a local clone, CI) pyproject.toml's address stands alone."""
+    origin = github_origin(ROOT)
+    assert origin is None or binder_url(origin) == binder_url(repository_url()), (
+        f"origin {origin} is not the repository in pyproject.toml ({repository_url()})")
 
 
 def test_binder_folder_is_what_repo2docker_builds_from():
