@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SERVER_CONFIG := etc/jupyter/jupyter_server_config.json
 
 .PHONY: lab test notebooks benchmark student site clean
 
@@ -30,14 +31,17 @@ site: $(INSTALLED)
 	$(BIN)/python scripts/build_site.py --output site
 
 # The kernel is named after the project; the Jupyter news prompt is switched off (the course
-# runs offline and the prompt would cover the first notebook).
-$(INSTALLED): requirements.txt pyproject.toml
+# runs offline and the prompt would cover the first notebook). The server configuration
+# (etc/jupyter: serve as root too, list each notebook once by hiding its .py twin) goes into the
+# environment, so every server started from .venv uses it.
+$(INSTALLED): requirements.txt pyproject.toml $(SERVER_CONFIG)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pvq)"
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
+	mkdir -p $(VENV)/etc/jupyter && cp $(SERVER_CONFIG) $(VENV)/etc/jupyter/
 	touch $@
 
 clean:

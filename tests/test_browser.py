@@ -8,16 +8,14 @@ Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_helpers import running_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -61,12 +59,6 @@ FIGURE_UNDER_CONTROLS_JS = f"""() => {{
 }}"""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab serving a copy of the notebooks and their jupytext pairing (so a browser save
@@ -74,26 +66,8 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for path in [*NOTEBOOKS, ROOT / "notebooks" / "jupytext.toml"]:
         shutil.copy(path, root / path.name)
-    port, token = free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.terminate()
-        pytest.fail("JupyterLab did not start within 60 s")
-    yield base, token, root
-    server.terminate()
-    server.wait(timeout=30)
+    with running_lab(root, "--LabApp.expose_app_in_browser=True") as (base, token):
+        yield base, token, root
 
 
 def move_first_control(page) -> None:
@@ -189,6 +163,23 @@ def test_saving_in_jupyterlab_writes_the_paired_twin(lab, browser):
     shut_down_kernels(base, token)
     assert twin.exists(), "saving the notebook did not write its py:percent twin"
     assert twin.read_text() == notebook.with_suffix(".py").read_text()
+
+
+def test_file_browser_shows_each_notebook_once(lab, browser):
+    base, token, root = lab
+    for notebook in NOTEBOOKS:  # the twins are on disk, as in a checkout
+        shutil.copy(notebook.with_suffix(".py"), root)
+    page = browser.new_page()
+    page.goto(f"{base}/lab/workspaces/files/tree?token={token}")
+    entries = page.locator(".jp-DirListing-item .jp-DirListing-itemText")
+    entries.first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => document.querySelectorAll('.jp-DirListing-item').length"
+                           f" >= {len(NOTEBOOKS)}", timeout=60_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "file_browser.png")
+    shown = sorted(entries.all_inner_texts())
+    page.close()
+    assert shown == sorted([path.name for path in NOTEBOOKS] + ["jupytext.toml"])
 
 
 def test_rendered_site_opens_in_the_browser(browser, tmp_path):
