@@ -24,6 +24,8 @@ import psutil
 import torch
 from nbclient import NotebookClient
 
+from pvq.baselines import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_SECONDS_TARGET, NOTEBOOK_MEMORY_TARGET_MB = 60, 1536
 
@@ -108,13 +110,7 @@ def script_sections(quick: bool) -> list[str]:
 
 
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return (f"Measured {date.today().isoformat()} on {cpu}, {os.cpu_count()} cores, "
+    return (f"Measured {date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB; Python {platform.python_version()}, "
             f"torch {torch.__version__}, {torch.get_num_threads()} torch threads.")
 

@@ -2,10 +2,15 @@
 
     .venv/bin/python scripts/train_baselines.py            # writes lib/pvq/data/
     .venv/bin/python scripts/train_baselines.py --check    # retrains, compares, writes nothing
+    .venv/bin/python scripts/train_baselines.py --record   # records this machine's retraining
 
 Writes ``digits_cnn.pt`` and ``digits_mlp.pt`` (FP32 state dicts) and ``digits_baselines.json``
-(recipe, parameter count, test and calibration accuracy). Deterministic: one thread,
-deterministic kernels, seeded initialisation and batch order (``pvq.baselines``).
+(recipe, parameter count, test and calibration accuracy, the kernels it was trained on and the
+weights' SHA-256). Deterministic on one machine: one thread, deterministic kernels, seeded
+initialisation and batch order (``pvq.baselines``). Another CPU's kernels give other weights, so
+``--record`` adds this machine's retraining (kernel signature, SHA-256, test accuracy) to the
+``reproductions`` that the retraining test compares bit for bit where the signature matches;
+run it once per ``ATEN_CPU_CAPABILITY`` value.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from pvq.baselines import RECIPES, train_baseline
+from pvq.baselines import RECIPES, kernel_signature, state_sha256, train_baseline
 from pvq.data import digits_loaders
 from pvq.models import parameter_count
 from pvq.train import evaluate
@@ -28,9 +33,14 @@ from pvq.zoo import BASELINES_FILE, DATA_PACKAGE, pretrained, weights_file
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the shipped weights instead of overwriting them")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="compare with the shipped weights instead of overwriting them")
+    mode.add_argument("--record", action="store_true",
+                      help="add this machine's retraining to the recorded reproductions")
     args = parser.parse_args()
+    if args.record:
+        return record_reproductions(Path(str(resources.files(DATA_PACKAGE))) / BASELINES_FILE)
     data_dir = Path(str(resources.files(DATA_PACKAGE)))
     loaders = digits_loaders()
     records, identical = {}, True
@@ -43,7 +53,10 @@ def main() -> int:
             "parameters": parameter_count(model),
             "test_accuracy": evaluate(model, loaders.test, progress=False),
             "calibration_accuracy": evaluate(model, loaders.calibration, progress=False),
+            "trained_on": kernel_signature(),
+            "sha256": state_sha256(model),
         }
+        records[name]["reproductions"] = [reproduction(model, records[name]["test_accuracy"])]
         print(f"{name}: {records[name]['parameters']} parameters, test accuracy "
               f"{records[name]['test_accuracy']:.4f}, trained in {seconds:.1f} s")
         if args.check:
@@ -59,6 +72,24 @@ def main() -> int:
         (data_dir / BASELINES_FILE).write_text(json.dumps(records, indent=2) + "\n")
         print(f"wrote {data_dir}")
     return 0 if identical else 1
+
+
+def reproduction(model: torch.nn.Module, test_accuracy: float) -> dict:
+    """This machine's kernel signature with what its retraining gave."""
+    return {**kernel_signature(), "sha256": state_sha256(model), "test_accuracy": test_accuracy}
+
+
+def record_reproductions(path: Path) -> int:
+    """Retrain every baseline here and store (or replace) this signature's reproduction."""
+    records, test = json.loads(path.read_text()), digits_loaders().test
+    for name in RECIPES:
+        found = reproduction(model := train_baseline(name), evaluate(model, test, progress=False))
+        print(f"{name}: {found}")
+        keep = [entry for entry in records[name]["reproductions"]
+                if any(entry[key] != found[key] for key in kernel_signature())]
+        records[name]["reproductions"] = [*keep, found]
+    path.write_text(json.dumps(records, indent=2) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

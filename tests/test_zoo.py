@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from pvq import zoo
-from pvq.baselines import RECIPES, train_baseline
+from pvq.baselines import RECIPES, kernel_signature, state_sha256, train_baseline
 from pvq.data import (
     CALIBRATION_SIZE,
     TEST_SIZE,
@@ -89,21 +89,63 @@ def test_shipped_weights_reach_the_recorded_accuracy(name, low, high):
     assert not model.training
 
 
-def test_retraining_reproduces_the_shipped_cnn():
-    model = train_baseline("digits_cnn")
-    shipped = zoo.pretrained("digits_cnn")
+# Retrained with its recipe, the CNN's test accuracy lands within this distance of the shipped
+# one: over seeds 0-2 under each ATEN_CPU_CAPABILITY of an AVX-512 Xeon (9 runs, the weights
+# different in each) the largest distance was 2 of 360 test images
+# (scripts/bench_training_spread.py, BENCHMARKS.md); we allow twice that.
+RETRAINED_ACCURACY_TOLERANCE = 4 / 360
+
+
+@pytest.fixture(scope="module")
+def retrained_cnn():
+    return train_baseline("digits_cnn")
+
+
+def test_retraining_follows_the_recorded_recipe_to_the_shipped_accuracy(retrained_cnn):
     recorded = zoo.baseline_record("digits_cnn")
     assert recorded["recipe"] == RECIPES["digits_cnn"].as_dict()
     test = digits_loaders().test
-    assert evaluate(model, test) == pytest.approx(evaluate(shipped, test), abs=0.01)
-    for key, value in shipped.state_dict().items():
-        torch.testing.assert_close(model.state_dict()[key], value, rtol=1e-3, atol=1e-4)
+    assert evaluate(retrained_cnn, test) == pytest.approx(recorded["test_accuracy"],
+                                                          abs=RETRAINED_ACCURACY_TOLERANCE)
+
+
+def test_retraining_is_bit_identical_where_the_kernels_match_a_recorded_run(retrained_cnn):
+    here = kernel_signature()
+    recorded = zoo.baseline_record("digits_cnn")
+    same_kernels = [run for run in recorded["reproductions"]
+                    if all(run[key] == value for key, value in here.items())]
+    if not same_kernels:
+        pytest.skip(f"no retraining recorded on these kernels ({here}); "
+                    "scripts/train_baselines.py --record adds one")
+    assert state_sha256(retrained_cnn) == same_kernels[0]["sha256"]
+    assert evaluate(retrained_cnn, digits_loaders().test) == same_kernels[0]["test_accuracy"]
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_shipped_weights_are_the_recorded_ones(name):
+    recorded = zoo.baseline_record(name)
+    assert state_sha256(zoo.pretrained(name)) == recorded["sha256"]
+    assert set(recorded["trained_on"]) == set(kernel_signature())
+    for run in recorded["reproductions"]:  # each names its kernels and what they gave
+        assert set(run) == {*kernel_signature(), "sha256", "test_accuracy"}
+        assert abs(run["test_accuracy"] - recorded["test_accuracy"]) <= (
+            RETRAINED_ACCURACY_TOLERANCE)
+
+
+def test_kernel_signature_names_torch_the_cpu_and_the_capability_in_use():
+    signature = kernel_signature()
+    assert signature["torch"] == torch.__version__ and signature["cpu"]
+    assert signature["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    with pytest.raises(ValueError, match="seed"):
+        train_baseline("digits_mlp", epochs=1, seed=-1)
 
 
 def test_training_is_deterministic():
     first, again = train_baseline("digits_mlp", epochs=2), train_baseline("digits_mlp", epochs=2)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(),
                                                  again.state_dict().values()))
+    assert state_sha256(first) == state_sha256(again)
+    assert state_sha256(train_baseline("digits_mlp", epochs=2, seed=1)) != state_sha256(first)
 
 
 def test_unknown_names_are_refused():
