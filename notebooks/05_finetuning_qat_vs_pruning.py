@@ -64,7 +64,15 @@ from pvq.zoo import baseline_record, pretrained
 # %% [markdown]
 # One thread for torch and one for NumPy's linear algebra: these tensors are tiny, so on a
 # laptop's few cores threads mostly wait on each other (several times slower), and a single
-# thread makes every run reproducible to the last digit.
+# thread makes every run reproducible to the last digit *on this machine*.
+#
+# **Results that depend on training depend on the CPU.** PyTorch picks its CPU kernels by
+# instruction set (AVX-512, AVX2 or a portable default; `ATEN_CPU_CAPABILITY` chooses), and a
+# different summation order sends SGD down a slightly different path: your accuracies may differ
+# from the stored ones in the third decimal, a test image or two. So this notebook states no
+# trained number as a fact; it prints them, and it checks each claim with a margin wider than
+# the spread measured across seeds and across the three kernel sets (the course's tests run it
+# under each). A claim that held only on one CPU would not be a finding.
 
 # %%
 from threadpoolctl import threadpool_limits
@@ -192,6 +200,7 @@ plt.show()
 # plays no part in the choice.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 selection = sweep(baseline, loaders, lrs=LEARNING_RATES, seeds=(0,), budget=budget)
 print(selection.pivot_table(index="lr", columns="method", values="calibration_accuracy")
       .round(3).to_string())
@@ -199,15 +208,27 @@ learning_rates = choose_learning_rates(selection)
 print("chosen:", learning_rates)
 
 # %% [markdown]
-# Pruning prefers the larger rate: its surviving weights must move far to make up for the
-# removed ones. LSQ starts from PTQ, already close to the baseline, and does best with the smaller
-# rate, which disturbs it least. The differences in mean calibration accuracy are one image out
-# of 256 for LSQ and about three for GMP: the choice matters little for LSQ, more for GMP.
+# How decisive is each choice? The margin between the two rates, in calibration images:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+rate_means = selection.pivot_table(index="lr", columns="method", values="calibration_accuracy")
+rate_margin = 256 * (rate_means.max() - rate_means.min())
+print("calibration images between the two rates:", rate_margin.round(1).to_dict())
+assert learning_rates["pruning"] == max(LEARNING_RATES) and rate_margin["quantization"] < 2
+
+# %% [markdown]
+# Pruning takes the larger rate on every CPU we tried, by a few images: its surviving weights
+# must move far to make up for the removed ones. LSQ starts from PTQ, already close to the
+# baseline, and its two rates differ by less than two images of 256: which one wins can change
+# with the machine's kernels, and it matters little. Whatever was chosen, both methods were chosen the
+# same way.
 #
 # ## Three seeds at the chosen rates
 # Seed 0 is already done; seeds 1 and 2 change the batch order. The learning rate stays fixed.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 chosen = selection[[lr == learning_rates[m] for m, lr in zip(selection["method"],
                                                               selection["lr"])]]
 more_seeds = pd.concat([sweep(baseline, loaders, methods=(method,), lrs=(lr,), seeds=(1, 2),
@@ -219,13 +240,15 @@ print("test accuracy (LSQ and GMP: mean and sample std over seeds)")
 print(results.round(3).to_string())
 
 # %% [markdown]
-# Fine-tuning repairs pruning to a large extent: at 50-62.5 % GMP matches the baseline, and even
-# at 87.5 % sparsity it keeps most of it, where one-shot pruning was at chance. LSQ starts from a
-# much better place (PTQ) and stays within a few test images of the baseline at every level, 2
-# bits included. The claims below hold with margins chosen from the measured spread (one test
-# image is 0.0028):
+# Fine-tuning repairs pruning to a large extent: at 50 and 62.5 % GMP is within a few test
+# images of the baseline, and even at 87.5 % sparsity it keeps most of its accuracy, where
+# one-shot pruning was at chance. LSQ starts from a much better place (PTQ) and stays within a
+# few test images of the baseline at every level, 2 bits included. The claims below are checked
+# with margins wider than the spread across seeds and kernel sets (the course's tests run this
+# notebook again on PyTorch's portable kernels; one test image is 0.0028):
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 lsq_minus_gmp = results["LSQ"] - results["GMP"]
 print("LSQ - GMP:", lsq_minus_gmp.round(3).to_dict())
 assert (lsq_minus_gmp >= -0.01).all()  # LSQ at least as good as GMP, within 3.6 images
@@ -233,6 +256,10 @@ assert lsq_minus_gmp.loc[2] > 0.01  # and clearly better at 2 bits / 87.5 %
 assert (results["GMP"] > results["one-shot"]).all()
 assert (results["LSQ"] >= results["PTQ"] - 0.01).all()
 assert (results[["LSQ std", "GMP std"]] < 0.01).all().all()
+FEW_IMAGES = 4 / 360  # "within a few test images"
+assert (fp32_accuracy - results.loc[[8, 6], "GMP"] < FEW_IMAGES).all()
+assert (fp32_accuracy - results["LSQ"] < FEW_IMAGES).all() and results.loc[2, "GMP"] > 0.9
+assert (lsq_minus_gmp.loc[[8, 6, 4, 3]].abs() < FEW_IMAGES).all()
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6))
@@ -252,15 +279,16 @@ axes[0].legend(loc="center right")
 plt.show()
 
 # %% [markdown]
-# *Takeaway: after fine-tuning both methods recover; LSQ and GMP tie within the seeds' spread
-# from 8 to 4 bits, and LSQ pulls ahead from 3 bits (81.25 %) down: the paper's ranking, on a
-# far smaller network.*
+# *Takeaway: after fine-tuning both methods recover; LSQ is clearly ahead only at 2 bits / 87.5 %
+# (by more than 0.01); from 8 to 3 bits the two means are within a few test images, a gap that
+# 360 test images and 3 seeds cannot resolve.*
 
 # %% [markdown]
 # Did LSQ's step sizes learn anything with lr 1e-4? Their relative change from the MSE scales,
 # the largest over the four layers and three seeds:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def step_sizes(model: torch.nn.Module) -> pd.Series:
     return pd.Series({name: q.step.item() for name, q in lsq_quantizers(model).items()})
 
@@ -271,8 +299,12 @@ moved = pd.DataFrame({(run.bits, run.seed): step_sizes(run.model) / step_sizes(p
 print("largest |relative change| of a step size (%):",
       (100 * moved.abs().groupby(level=0).max().max(axis=1)).round(1).to_dict())
 
+# %%
+assert (moved.abs().groupby(level=0).max().max(axis=1) > 0.02).all()
+
 # %% [markdown]
-# The step sizes do adapt, by several per cent, and the weights (SGD) adapt around them.
+# The step sizes do adapt, by more than 2 % at every level, and the weights (SGD) adapt around
+# them.
 #
 # **The paper's numbers, for context.** On ImageNet the paper fine-tunes ResNet-50 and other
 # networks for 20 epochs on GPUs. A public summary of the paper reports ResNet-50 at 4 bits with
@@ -281,14 +313,16 @@ print("largest |relative change| of a step size (%):",
 # they have not been checked against the paper's own tables. Beside ours at the same level:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 context = pd.DataFrame({"ResNet-50, ImageNet (unverified)": [76.3, 76.1],
                         "digits CNN (ours, 3 seeds)": 100 * results.loc[4, ["LSQ", "GMP"]]},
                        index=["LSQ", "GMP"])
 print("top-1 test accuracy (%) at 4 bits / 75 % sparsity\n" + context.round(1).to_string())
 
 # %% [markdown]
-# The two data sets and networks are not comparable in size, only in direction: at 4 bits against
-# 75 % sparsity, both show quantization a little ahead of pruning after fine-tuning.
+# The two data sets and networks are not comparable in size. At 4 bits against 75 % sparsity
+# the quoted ImageNet figures differ by 0.2 points; ours differ by a test image or so, which
+# this test set cannot tell from a tie (the assert above allows a few images either way).
 #
 # ## What fine-tuning does to the representations
 # The paper also looks inside: fine-tuning a pruned network tends to bring its internal
@@ -299,6 +333,7 @@ print("top-1 test accuracy (%) at 4 bits / 75 % sparsity\n" + context.round(1).t
 # the same features up to a rotation and a common scale).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
     """SNR to 0.1 dB, CKA to 3 decimals (adding 0.0 prints a rounded -0.0 as 0.0)."""
     return table.round({column: 1 if "snr_db" in column else 3 for column in table}) + 0.0
@@ -319,6 +354,7 @@ print(rounded(summary).to_string())
 # original).
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 per_seed = representations.groupby(["name", "seed", "bits"])[["snr_db", "cka"]].mean()
 start = {"LSQ": per_seed.loc["PTQ", 0], "GMP": per_seed.loc["one-shot", 0]}
 change = pd.concat({f"{name} - {NAMES[method, 'post-training']}": per_seed.loc[name].sub(
@@ -333,6 +369,7 @@ print(rounded(change.sort_index(ascending=False)).to_string())
 # And the seed-0 LSQ runs at GMP's larger learning rate are already at hand from the selection:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 drift = {}
 for method, lr in learning_rates.items():
     model = pretrained("digits_cnn")  # a fresh copy of the baseline
@@ -342,6 +379,7 @@ drift = pd.DataFrame(drift).T.rename_axis("FP32 fine-tuned at lr").sort_index()
 print(rounded(drift).to_string())
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 fast_lsq = selection.query("method == 'quantization' and lr == @learning_rates['pruning']")
 fast_lsq = representation_table(baseline, fast_lsq, x_calibration).groupby("bits")[
     ["snr_db", "cka"]].mean().sort_index(ascending=False)
@@ -372,11 +410,11 @@ plt.show()
 #   although GMP trains at the larger learning rate, the one that moves an uncompressed network
 #   furthest.
 # - **QAT moving away is not what we see.** LSQ's outputs move away from the original only at 8
-#   and 6 bits: by 3 to 4 dB at 8 bits, ending about where plain fine-tuning at the same learning
-#   rate leaves the FP32 network, and by 0.5 to 1 dB at 6 bits, with CKA unchanged at 1.000.
-#   That is the ordinary drift of training, not new representations. At 4, 3 and 2 bits LSQ,
-#   too, moves *toward* the original; its CKA rises at 3 and 2 bits. At GMP's larger learning
-#   rate LSQ drifts further, but again about as far as the FP32 network does.
+#   and 6 bits (negative SNR changes in the table), ending within 3 dB of where plain
+#   fine-tuning at the same learning rate leaves the FP32 network, with CKA unchanged to three
+#   decimals. That is the ordinary drift of training, not new representations. At 4, 3 and 2
+#   bits LSQ, too, moves *toward* the original. At GMP's larger learning rate LSQ drifts
+#   further, but again about as far as the FP32 network does.
 #
 # So on this network and budget, fine-tuning after compression repairs representations for both
 # methods; quantization simply starts (and ends) much closer to the original. The paper's
@@ -391,11 +429,13 @@ assert (lsq_minus.loc[[8, 6], ("snr_db", "max")] < 0.0).all()
 assert (lsq_minus.loc[[4, 3, 2], ("snr_db", "min")] > 0.0).all()
 lsq_8_snr = summary.loc[8, ("snr_db", "LSQ")]
 assert abs(lsq_8_snr - drift.loc[learning_rates["quantization"], "snr_db"]) < 3.0
+assert (lsq_minus.loc[[8, 6], ("cka", "min")] > -0.0005).all()
 
 # %% [markdown]
 # Layer by layer at the most aggressive level, 2 bits against 87.5 % sparsity (mean over seeds):
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 layers_2 = representations.query("bits == 2").pivot_table(index="layer", columns="name",
                                                           values=["snr_db", "cka"], sort=False)
 print(rounded(layers_2.reindex(columns=summary.columns)).to_string())
@@ -468,6 +508,7 @@ panel = figure_with_sliders(draw, bits=SelectionSlider(
 # The weight SNR of conv3 at every level, each fine-tuned model beside its post-training start:
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 conv3_snr = pd.DataFrame({name: [weight_snr(baseline, models[name, b])["conv3"] for b in BITS]
                           for name in ("PTQ", "LSQ", "one-shot", "GMP")},
                          index=pd.Index(BITS, name="bits"))
@@ -477,15 +518,16 @@ gmp_loss, lsq_loss = conv3_snr["one-shot"] - conv3_snr["GMP"], conv3_snr["PTQ"] 
 print(f"GMP below one-shot: {gmp_loss.min():.1f} to {gmp_loss.max():.1f} dB; LSQ below PTQ: "
       f"{lsq_loss.loc[[6, 4, 3, 2]].max():.1f} dB at most from 6 bits down, "
       f"{lsq_loss.loc[8]:.1f} dB at 8 bits")
-assert gmp_loss.between(0.4, 1.1).all() and (lsq_loss >= 0).all()
-assert (lsq_loss.loc[[6, 4, 3, 2]] < 0.25).all() and 1.0 < lsq_loss.loc[8] < 2.5
+assert gmp_loss.between(0.25, 1.5).all() and (lsq_loss >= 0).all()
+assert (lsq_loss.loc[[6, 4, 3, 2]] < 0.5).all() and 0.5 < lsq_loss.loc[8] < 2.5
 assert np.abs(conv3(models["GMP", 2])).max() > np.abs(conv3(baseline)).max()
 
 # %% [markdown]
-# GMP's weights lose 0.5 to 1 dB of SNR against one-shot pruning's, while its layer outputs gain
-# 1.2 to 2.4 dB (the change table above). LSQ's weights stay within 0.2 dB of PTQ's from 6 bits
-# down, while its outputs gain 0.6 to 2.5 dB from 4 bits down; at 8 bits its weights drift by
-# 1.6 dB, the same ordinary drift its outputs showed. Fine-tuning does not look for the original
+# GMP's weights lose between a quarter and one and a half dB of SNR against one-shot pruning's,
+# while its layer outputs gain more than half a dB (the change table above). LSQ's weights stay
+# within half a dB of PTQ's from 6 bits down, while its outputs gain from 4 bits down; at 8 bits
+# its weights drift further (between half a dB and 2.5 dB, depending on the seed and the CPU),
+# the same ordinary drift its outputs showed. Fine-tuning does not look for the original
 # weights but for weights that compute what the original computed: with most weights gone, the
 # survivors must change to do it, and at 2 bits GMP's largest grow beyond the FP32 range.
 
@@ -537,8 +579,9 @@ check_answer("Exercise 2", answer_cka, representations.query(
 #   3 bits while one-shot magnitude pruning collapses from 75 % sparsity; re-estimating BatchNorm
 #   statistics is part of any fair comparison.
 # - With one shared fine-tuning budget and a learning rate chosen per method on calibration data,
-#   both recover; over three seeds LSQ ties with GMP from 8 to 4 bits and is ahead from 3 bits
-#   down, clearly at 2 bits / 87.5 %: the paper's ranking, here on a small CNN and 8x8 digits.
+#   both recover. Over three seeds LSQ is clearly ahead at 2 bits / 87.5 %; from 8 to 3 bits the
+#   two are within a few test images, which this test set cannot separate. The paper's ranking
+#   shows only at the most aggressive level here, on a small CNN and 8x8 digits.
 # - Representations: fine-tuning after pruning brings every layer's output back toward the
 #   original network's (higher SNR and CKA than one-shot pruning, every level, every seed), as the
 #   paper reports. We did *not* see QAT learn new representations: LSQ drifts from the original

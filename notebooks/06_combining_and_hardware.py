@@ -437,6 +437,7 @@ runs = pd.concat([chosen, pd.DataFrame([tuned_run(row.format, row.lr, seed)
                                         for row in chosen.itertuples() for seed in (1, 2)])])
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 summary = runs.groupby("format", sort=False).agg(
     lr=("lr", "first"), test_mean=("test", "mean"), test_std=("test", "std"),
     seeds=("seed", "count"))
@@ -445,6 +446,7 @@ summary.insert(1, "bits/weight", [combine.model_bits_per_weight(baseline, bits=b
 print(summary.round(3).to_string())
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 weight_snrs = pd.DataFrame({row.format: combine.weight_snr(baseline, row.model)
                             for row in runs[runs["seed"] == 0].itertuples()}).T
 print("weight SNR (dB) after fine-tuning, seed 0")
@@ -453,15 +455,17 @@ means = summary["test_mean"]
 assert means.idxmin() == "GMP FP16 93.75 %" and means["LSQ INT2"] > means.min() + 0.1
 assert abs(means["QAP INT2, 50 % pruned"] - means["LSQ INT2"]) < 0.01
 assert means["QAP INT4, 75 % pruned"] < means["LSQ INT2"]
+assert (weight_snrs.loc["QAP INT2, 50 % pruned"] < weight_snrs.loc["LSQ INT2"]).all()
 
 # %% [markdown]
-# Fine-tuning rescues the combination that post-training treated worst among the usable ones:
-# QAP with 2-bit codes and half the weights pruned ends level with 2-bit LSQ (the same mean test
-# accuracy to within one image of 360), although its weights carry 1-3 dB less signal. QAP with
-# 4-bit codes and 75 % pruned ends about 2 % behind, and FP16 pruning with its mask stays far
-# behind even after fine-tuning. On this small network the combination is a way to *reach* a
-# budget, not a way to beat quantization at it. One image is 0.28 % of the test set, so
-# differences of one or two images are noise.
+# These runs depend on the CPU's kernels (notebook 5 explains why), so the tables above are
+# printed for you to read and the claims are checked with margins. After fine-tuning, QAP with
+# 2-bit codes and half the weights pruned ends level with 2-bit LSQ (mean test accuracies within
+# 0.01, under four test images of 360), although its weights carry less signal in every layer.
+# QAP with 4-bit codes and 75 % pruned ends behind 2-bit LSQ, and FP16 pruning with its mask
+# stays far behind even after fine-tuning. On this small network the combination is a way to
+# *reach* a budget, not a way to beat quantization at it. One image is 0.28 % of the test set,
+# so differences of one or two images are noise.
 #
 # ## 5. What the hardware makes of it: timing one Linear layer
 # Storage is one saving; speed is another, and it depends on what the hardware can skip. We time
