@@ -216,11 +216,14 @@ def unpack_bits(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
 def _integers(values: object, name: str) -> np.ndarray:
     """``values`` flattened as an int64 array: booleans, integers or integral floats."""
     array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
-    if array.dtype.kind not in "biuf" or (array.dtype.kind == "f" and not (
-            np.isfinite(array).all() and (array == np.round(array)).all())):
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+        if not (np.isfinite(array).all() and (array == np.round(array)).all()):
+            raise TypeError(f"{name} must hold integers, got {array.ravel()[:3]}")
+        if array.size and np.abs(array).max() >= 2.0**63:
+            raise ValueError(f"{name} must lie in the int64 range")
+    elif array.dtype.kind not in "biu":
         raise TypeError(f"{name} must hold integers, got {array.dtype} {array.ravel()[:3]}")
-    if array.dtype.kind in "f" and array.size and np.abs(array).max() >= 2**63:
-        raise ValueError(f"{name} must lie in the int64 range")
     return array.ravel().astype(np.int64)
 
 
@@ -301,7 +304,7 @@ def decode(stored: Mapping[str, torch.Tensor], shape: Sequence[int], *, bits: in
     if encoding == "dense":
         keep = np.ones(rows * cols, dtype=bool)
     elif encoding == "bitmask":
-        keep = unpack_bits(_stored_array(stored, "mask"), 1, rows * cols).astype(bool)
+        keep = _unpack_stored(stored, "mask", 1, rows * cols).astype(bool)
     elif encoding == "csr":
         pointers = _stored_array(stored, "row_pointers").astype(np.int64)
         columns = _stored_array(stored, "column_indices").astype(np.int64)
@@ -315,8 +318,7 @@ def decode(stored: Mapping[str, torch.Tensor], shape: Sequence[int], *, bits: in
         if cols % SEMI_STRUCTURED_GROUP:
             raise ValueError(f"2:4 needs a multiple of 4 columns, got shape {tuple(shape)}")
         count = rows * cols // SEMI_STRUCTURED_GROUP * SEMI_STRUCTURED_KEPT
-        positions = unpack_bits(_stored_array(stored, "metadata"), SEMI_STRUCTURED_INDEX_BITS,
-                                count)
+        positions = _unpack_stored(stored, "metadata", SEMI_STRUCTURED_INDEX_BITS, count)
         keep = np.zeros((rows * cols // SEMI_STRUCTURED_GROUP, SEMI_STRUCTURED_GROUP), dtype=bool)
         keep[np.repeat(np.arange(keep.shape[0]), SEMI_STRUCTURED_KEPT), positions] = True
     keep = keep.ravel()
@@ -331,11 +333,20 @@ def decode(stored: Mapping[str, torch.Tensor], shape: Sequence[int], *, bits: in
         scale = _stored_array(stored, "scale")
         if scale.size != 1:
             raise ValueError(f"stored['scale'] must hold one number, got {scale.size}")
-        codes = unpack_bits(_stored_array(stored, "values"), bits, kept) + lowest
+        codes = _unpack_stored(stored, "values", bits, kept) + lowest
         values = codes * check_positive(float(scale[0]), "stored['scale']")
     matrix = np.zeros(rows * cols)
     matrix[keep] = values
     return matrix.reshape(tuple(shape))
+
+
+def _unpack_stored(stored: Mapping[str, torch.Tensor], name: str, bits: int,
+                   count: int) -> np.ndarray:
+    """``unpack_bits`` of ``stored[name]``, its errors naming the stored array."""
+    try:
+        return unpack_bits(_stored_array(stored, name), bits, count)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"stored[{name!r}]: {error}") from error
 
 
 def _stored_array(stored: Mapping[str, torch.Tensor], name: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from pvq._validation import check_positive, check_real
 DEFAULT_DF = 2.0
 UNIFORM_KURTOSIS = 1.8
 #: the widest truncation ``limit_for_kurtosis`` tries, as log(limit) (x^4 stays finite)
-_LARGEST_LOG_LIMIT = 60.0
+_LARGEST_LOG_LIMIT = 64.0
 
 
 class _TruncatedStudentT(stats.rv_continuous):
@@ -194,7 +194,7 @@ def limit_for_kurtosis(kurtosis: float, df: float = DEFAULT_DF) -> float:
 
     high = 1.0
     while excess_over_target(high) < 0:
-        high += 2.0
+        high = 2.0 * high + 1.0
         if high > _LARGEST_LOG_LIMIT:
             raise ValueError(f"kurtosis={kurtosis} needs a limit beyond exp({_LARGEST_LOG_LIMIT})")
     return math.exp(optimize.brentq(excess_over_target, -6.0, high, xtol=1e-12))

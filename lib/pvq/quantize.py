@@ -135,8 +135,9 @@ class _SortedValues:
         self.largest = float(max(-values[0], values[-1]))
         self.exponent = power_of_two_exponent(values[[0, -1]])
         self.values = np.ldexp(values.astype(np.float64), -self.exponent)
-        self.sum1 = np.concatenate([[0.0], np.cumsum(self.values)])
-        self.sum2 = np.concatenate([[0.0], np.cumsum(self.values**2)])
+        self.sum1, self.sum2 = np.zeros(values.size + 1), np.zeros(values.size + 1)
+        np.cumsum(self.values, out=self.sum1[1:])
+        np.cumsum(np.square(self.values), out=self.sum2[1:])
 
     def cells(self, bits: int, scales: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per scale (rows) and grid level (columns): the level's value ``q s``, and the count,
