@@ -9,26 +9,15 @@ Prints a markdown section for BENCHMARKS.md (run by scripts/benchmark.py, or on 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from bench_finetune import median_seconds
 
 from pvq.combine import compress
 from pvq.quantize import mse_scale
 
 MSE_SCALE_TARGET_SECONDS, TARGET_SIZE = 2.0, 10**7
-
-
-def median_seconds(task: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        task()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -44,7 +33,7 @@ def main() -> None:
         del w
     print("## Large tensors: scale search and compression (`pvq.quantize`, `pvq.combine`)\n")
     print(f"float32 N(0, 1) weights, 4 bits; `compress` at 50 % sparsity, prune-then-quantize; "
-          f"median of 3 runs{' (one at 10^8)' if 10**8 in sizes else ''}; "
+          f"median of 3 runs after a warm-up{' (one at 10^8)' if 10**8 in sizes else ''}; "
           f"{torch.get_num_threads()} threads available. Before "
           "the Lloyd polish worked on cell sums, `mse_scale` took 27.6 s at 10^7 weights and "
           "`compress` 11.9 s.\n")
