@@ -185,6 +185,7 @@ def test_snr_kurtosis_and_cka_are_scale_free(size, magnitude, seed, shift):
 def test_tiny_weights_are_not_zero():
     w = np.array([1e-320, -3e-321, 2e-322])
     assert math.isfinite(kurtosis(w)) and mse_scale(w, 4) > 0
+    assert 0 < paper_search_scale(w, 4) < 1 and paper_search_scale(w * 1e-300, 4) > 0
     assert snr_db(w, np.zeros(3)) == 0.0
 
 

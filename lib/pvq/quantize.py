@@ -115,7 +115,10 @@ def paper_search_scale(w: Weights, bits: int, candidates: int = 100) -> float:
     values = _SortedValues(w)
     clips = np.arange(1, candidates + 1) / candidates * (values.largest + 0.5)
     scales = clips / max(2 ** (bits - 1) - 1, 1)
-    return float(scales[np.argmin(values.mse(bits, np.ldexp(scales, -values.exponent)))])
+    # from 4 up (in the values' units) every value rounds to 0: the same error, kept finite
+    with np.errstate(over="ignore"):
+        unit_scales = np.minimum(np.ldexp(scales, -values.exponent), 4.0)
+    return float(scales[np.argmin(values.mse(bits, unit_scales))])
 
 
 class _SortedValues:
