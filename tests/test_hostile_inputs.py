@@ -187,6 +187,8 @@ def test_tiny_weights_are_not_zero():
     assert math.isfinite(kurtosis(w)) and mse_scale(w, 4) > 0
     assert 0 < paper_search_scale(w, 4) < 1 and paper_search_scale(w * 1e-300, 4) > 0
     assert snr_db(w, np.zeros(3)) == 0.0
+    huge_error = snr_db(np.array([1e-300, 2e-300]), np.array([1e300, 0.0]))
+    assert huge_error == pytest.approx(10 * math.log10(2.5e-600 / 5e599 * 1e600) - 6000)
 
 
 @FAST

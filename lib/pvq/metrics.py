@@ -21,10 +21,11 @@ def snr_db(w: Weights, w_hat: Weights) -> float:
     Scale free (multiplying both by a constant changes nothing); +inf when ``w_hat == w``.
     Computed on power-of-two rescaled copies, so any float64 magnitude works.
     """
-    signal, error = _signal_and_error(w, w_hat)
+    signal, error, exponent = _signal_and_error(w, w_hat)
     if not error.any():
         return math.inf
-    return 10.0 * (_log10_mean_square(signal) - _log10_mean_square(error))
+    return 10.0 * (_log10_mean_square(signal) - _log10_mean_square(error)
+                   - 2.0 * exponent * math.log10(2.0))
 
 
 def snr_db_standard_error(w: Weights, w_hat: Weights) -> float:
@@ -34,7 +35,7 @@ def snr_db_standard_error(w: Weights, w_hat: Weights) -> float:
     ``(10 / ln 10) * std(w^2 / mean(w^2) - e^2 / mean(e^2)) / sqrt(n)``. Heavy tails in ``e^2``
     (a few clipped outliers) make it large, and make it an estimate itself.
     """
-    signal, error = _signal_and_error(w, w_hat)
+    signal, error, _ = _signal_and_error(w, w_hat)
     if signal.size < 2 or not error.any():
         raise ValueError("need at least 2 entries in w and a non-zero error w - w_hat")
     signal, error = unit_scaled(signal.ravel()) ** 2, unit_scaled(error.ravel()) ** 2
@@ -42,9 +43,9 @@ def snr_db_standard_error(w: Weights, w_hat: Weights) -> float:
     return 10.0 / math.log(10.0) * float(ratio.std(ddof=1)) / math.sqrt(signal.size)
 
 
-def _signal_and_error(w: Weights, w_hat: Weights) -> tuple[np.ndarray, np.ndarray]:
-    """``w / 2^e`` and ``(w - w_hat) / 2^e`` with ``2^e`` from max(|w|, |w_hat|): exact, and the
-    difference cannot overflow. A clear error for an all-zero ``w``."""
+def _signal_and_error(w: Weights, w_hat: Weights) -> tuple[np.ndarray, np.ndarray, int]:
+    """``w``, ``(w - w_hat) / 2^e`` and ``e``, with ``2^e`` from max(|w|, |w_hat|): the scaling
+    is exact and the difference cannot overflow. A clear error for an all-zero ``w``."""
     check_weights(w, "w")
     check_weights(w_hat, "w_hat")
     if tuple(w.shape) != tuple(w_hat.shape):
@@ -54,8 +55,7 @@ def _signal_and_error(w: Weights, w_hat: Weights) -> tuple[np.ndarray, np.ndarra
     if not signal.any():
         raise ValueError("w is all zeros: the SNR is undefined")
     exponent = max(power_of_two_exponent(signal), power_of_two_exponent(estimate))
-    signal, estimate = np.ldexp(signal, -exponent), np.ldexp(estimate, -exponent)
-    return signal, signal - estimate
+    return signal, np.ldexp(signal, -exponent) - np.ldexp(estimate, -exponent), exponent
 
 
 def _log10_mean_square(values: np.ndarray) -> float:
