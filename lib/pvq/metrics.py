@@ -24,8 +24,10 @@ def snr_db(w: Weights, w_hat: Weights) -> float:
     signal, error, exponent = _signal_and_error(w, w_hat)
     if not error.any():
         return math.inf
-    return 10.0 * (_log10_mean_square(signal) - _log10_mean_square(error)
-                   - 2.0 * exponent * math.log10(2.0))
+    (power, power_exponent), (noise, noise_exponent) = _mean_square(signal), _mean_square(error)
+    # an integer number of factors 4 apart, so a power-of-two scaling of w and w_hat is exact
+    factors_of_4 = power_exponent - noise_exponent - exponent
+    return 10.0 * (math.log10(power / noise) + 2 * factors_of_4 * math.log10(2.0))
 
 
 def snr_db_standard_error(w: Weights, w_hat: Weights) -> float:
@@ -58,11 +60,11 @@ def _signal_and_error(w: Weights, w_hat: Weights) -> tuple[np.ndarray, np.ndarra
     return signal, np.ldexp(signal, -exponent) - np.ldexp(estimate, -exponent), exponent
 
 
-def _log10_mean_square(values: np.ndarray) -> float:
-    """``log10(mean(values^2))`` for non-zero values of any magnitude (rescaled by 2^e first)."""
+def _mean_square(values: np.ndarray) -> tuple[float, int]:
+    """``(m, e)`` with ``mean(values^2) = m 4^e`` and m in [1/(4n), 1) (values / 2^e squared)."""
     exponent = power_of_two_exponent(values)
     scaled = np.ldexp(values, -exponent)
-    return math.log10(float(np.mean(scaled * scaled))) + 2.0 * exponent * math.log10(2.0)
+    return float(np.mean(scaled * scaled)), exponent
 
 
 def kurtosis(w: Weights) -> float:
