@@ -31,6 +31,7 @@ from pvq.compression import (
     unpack_bits,
 )
 from pvq.distributions import kurtosis_of, limit_for_kurtosis, truncated_student_t
+from pvq.heavy_tails import crossover_kurtosis, snr_gap_map, tensor_snr_table
 from pvq.metrics import kurtosis, snr_db, snr_db_standard_error
 from pvq.models import build_model
 from pvq.prune import (
@@ -345,3 +346,16 @@ def test_numpy_integers_are_integers_and_bools_are_not():
                  lambda: build_model("digits_mlp", seed=np.bool_(True))):
         with pytest.raises(TypeError, match="must be an integer"):
             call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: snr_gap_map(["a"], [4]), "kurtoses"),
+    (lambda: snr_gap_map([[3.0]], [4]), "kurtoses"),
+    (lambda: snr_gap_map([3.0], [4.5]), "bit_widths"),
+    (lambda: crossover_kurtosis(4, highest=float("nan")), "highest"),
+    (lambda: crossover_kurtosis(4, highest=1.0), "highest"),
+    (lambda: tensor_snr_table([np.ones(3)]), "tensors"),
+])
+def test_heavy_tails_arguments(call, name):
+    with pytest.raises((TypeError, ValueError), match=name):
+        call()

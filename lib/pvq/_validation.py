@@ -79,6 +79,17 @@ def check_real(value: object, name: str) -> float:
     return value
 
 
+def check_real_sequence(values: object, name: str) -> np.ndarray:
+    """Require a 1-D sequence of real numbers (NaN and inf are left to the caller)."""
+    try:
+        array = np.asarray(list(values), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}") from error
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence, got shape {array.shape}")
+    return array
+
+
 def check_positive(value: object, name: str) -> float:
     """Require a finite real number > 0."""
     value = check_real(value, name)

@@ -33,7 +33,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvq._validation import Weights, check_sparsity, check_weights, to_numpy
+from pvq._validation import (
+    Weights,
+    check_real_sequence,
+    check_sparsity,
+    check_weights,
+    to_numpy,
+)
 from pvq.compression import (
     encode,
     encoded_bits_per_weight,
@@ -143,7 +149,7 @@ def matched_formats(budget_bits: int, bits: Iterable[int] = (2, 3, 4, 6, 8)
 def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarray:
     """True for each point that no other point beats: none has lower-or-equal ``cost`` and
     higher-or-equal ``quality`` with one of them strict (of identical points the first counts)."""
-    cost, quality = _real_sequence(cost, "cost"), _real_sequence(quality, "quality")
+    cost, quality = check_real_sequence(cost, "cost"), check_real_sequence(quality, "quality")
     if not np.isfinite(cost).all() or np.isnan(quality).any():
         raise ValueError("cost must be finite and quality not NaN (an SNR may be +inf)")
     if cost.shape != quality.shape:
@@ -154,16 +160,6 @@ def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarra
         if quality[index] > best:
             optimal[index], best = True, quality[index]
     return optimal
-
-
-def _real_sequence(values: Iterable[float], name: str) -> np.ndarray:
-    try:
-        array = np.asarray(list(values), dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be a sequence of real numbers") from error
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence, got shape {array.shape}")
-    return array
 
 
 def frontier(
