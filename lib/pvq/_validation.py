@@ -46,27 +46,48 @@ def as_float(w: Weights) -> Weights:
 def to_numpy(w: np.ndarray | torch.Tensor) -> np.ndarray:
     """A float64 NumPy view of the values (detached from autograd)."""
     if isinstance(w, torch.Tensor):
-        return w.detach().cpu().numpy().astype(np.float64, copy=False)
+        return w.detach().cpu().to(torch.float64).numpy()
     return np.asarray(w, dtype=np.float64)
+
+
+def check_int(value: object, name: str, minimum: int = 0, maximum: int | None = None) -> int:
+    """Require an integer (Python or NumPy, not a bool) in ``minimum .. maximum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        accepted = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{name} must be an integer {accepted}, got {value}")
+    return value
 
 
 def check_bits(bits: object, name: str = "bits", maximum: int = 32) -> int:
     """Require an integer bit-width in 1..maximum."""
-    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(bits).__name__} {bits!r}")
-    if not 1 <= int(bits) <= maximum:
-        raise ValueError(f"{name} must be between 1 and {maximum}, got {bits}")
-    return int(bits)
+    return check_int(bits, name, 1, maximum)
 
 
 def check_real(value: object, name: str) -> float:
-    """Require a finite real number (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    """Require a finite real number (Python or NumPy, not a bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # a Python integer beyond the float range
+        value = math.inf
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+def check_real_sequence(values: object, name: str) -> np.ndarray:
+    """Require a 1-D sequence of real numbers (NaN and inf are left to the caller)."""
+    try:
+        array = np.asarray(list(values), dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}") from error
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence, got shape {array.shape}")
+    return array
 
 
 def check_positive(value: object, name: str) -> float:
@@ -75,6 +96,22 @@ def check_positive(value: object, name: str) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
+
+
+def power_of_two_exponent(values: np.ndarray) -> int:
+    """The exponent e with ``max|values| / 2^e`` in [0.5, 1) (0 for all zeros).
+
+    Dividing by ``2^e`` (``np.ldexp(values, -e)``) is exact, so squares and sums of the result
+    neither overflow nor underflow, and what is computed from it is exactly scale-equivariant.
+    """
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    return int(np.frexp(largest)[1]) if largest > 0.0 else 0
+
+
+def unit_scaled(values: np.ndarray) -> np.ndarray:
+    """``values / 2^e`` with max|.| in [0.5, 1) (``power_of_two_exponent``), in float64."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.ldexp(values, -power_of_two_exponent(values))
 
 
 def check_sparsity(sparsity: object, name: str = "sparsity") -> float:

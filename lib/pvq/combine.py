@@ -33,7 +33,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvq._validation import Weights, check_sparsity, check_weights, to_numpy
+from pvq._validation import (
+    Weights,
+    check_real_sequence,
+    check_sparsity,
+    check_weights,
+    to_numpy,
+)
 from pvq.compression import (
     encode,
     encoded_bits_per_weight,
@@ -87,7 +93,7 @@ def compress(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
         return Compressed(_where(mask, w), mask, None)
     if order == "prune-then-quantize":
         mask = magnitude_mask(w, sparsity)
-        scale = mse_scale(w[mask], bits) if scale is None else scale
+        scale = _kept_scale(w[mask], bits, sparsity) if scale is None else scale
         return Compressed(_where(mask, quantize(w, bits, scale)), mask, scale)
     scale = mse_scale(w, bits) if scale is None else scale
     quantized = quantize(w, bits, scale)
@@ -102,8 +108,15 @@ def semi_structured(w: Weights, *, bits: int | None = None) -> Compressed:
     mask = semi_structured_mask(w)
     if bits is None:
         return Compressed(_where(mask, w), mask, None)
-    scale = mse_scale(w[mask], bits)
+    scale = _kept_scale(w[mask], bits, 0.5)
     return Compressed(_where(mask, quantize(w, bits, scale)), mask, scale)
+
+
+def _kept_scale(kept: Weights, bits: int, sparsity: float) -> float:
+    """The MSE scale of the kept weights, or a clear error when none of them is non-zero."""
+    if not (kept != 0).any():
+        raise ValueError(f"sparsity={sparsity} leaves no non-zero weight of w to quantize")
+    return mse_scale(kept, bits)
 
 
 def stored_arrays(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
@@ -136,8 +149,10 @@ def matched_formats(budget_bits: int, bits: Iterable[int] = (2, 3, 4, 6, 8)
 def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarray:
     """True for each point that no other point beats: none has lower-or-equal ``cost`` and
     higher-or-equal ``quality`` with one of them strict (of identical points the first counts)."""
-    cost, quality = np.asarray(list(cost), float), np.asarray(list(quality), float)
-    if cost.shape != quality.shape or cost.ndim != 1:
+    cost, quality = check_real_sequence(cost, "cost"), check_real_sequence(quality, "quality")
+    if not np.isfinite(cost).all() or np.isnan(quality).any():
+        raise ValueError("cost must be finite and quality not NaN (an SNR may be +inf)")
+    if cost.shape != quality.shape:
         raise ValueError("cost and quality must be 1-D sequences of the same length")
     optimal = np.zeros(cost.size, dtype=bool)
     best = -np.inf

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-import numbers
 import re
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ import torch
 from pvq._validation import (
     Weights,
     check_bits,
+    check_int,
     check_positive,
     check_sparsity,
     check_weights,
@@ -68,9 +68,8 @@ def mask_overhead(base_bits: int = BASE_BITS) -> float:
 
 def storage_bytes(size: int, bits_per_weight: float) -> int:
     """Bytes to hold ``size`` weights at ``bits_per_weight``, rounded up to whole bytes."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ValueError(f"size must be a non-negative integer, got {size!r}")
-    return math.ceil(size * check_positive(bits_per_weight, "bits_per_weight") / 8)
+    return math.ceil(check_int(size, "size") * check_positive(bits_per_weight, "bits_per_weight")
+                     / 8)
 
 
 # --- Exact storage of one weight tensor in each encoding ------------------------------------------
@@ -95,16 +94,17 @@ _UNSIGNED = {8: torch.uint8, 16: torch.uint16, 32: torch.uint32, 64: torch.uint6
 
 def index_bits(largest: int) -> int:
     """The narrowest unsigned integer width in ``INDEX_WIDTHS`` that holds ``0 .. largest``."""
-    if isinstance(largest, bool) or not isinstance(largest, numbers.Integral) or largest < 0:
-        raise ValueError(f"largest must be a non-negative integer, got {largest!r}")
+    largest = check_int(largest, "largest", 0, 2 ** INDEX_WIDTHS[-1] - 1)
     return next(width for width in INDEX_WIDTHS if largest < 2**width)
 
 
 def _matrix_shape(shape: Sequence[int]) -> tuple[int, int]:
-    shape = tuple(shape)
-    if len(shape) < 2 or not all(isinstance(n, numbers.Integral) and n >= 1 for n in shape):
+    if not isinstance(shape, (Sequence, torch.Size)) or isinstance(shape, str):
+        raise TypeError(f"shape must be a sequence of integers, got {type(shape).__name__}")
+    shape = tuple(check_int(n, "each entry of shape", 1) for n in shape)
+    if len(shape) < 2:
         raise ValueError(f"shape must have at least 2 positive dimensions, got {shape}")
-    return int(shape[0]), math.prod(int(n) for n in shape[1:])
+    return shape[0], math.prod(shape[1:])
 
 
 def _check_encoding(encoding: object) -> str:
@@ -192,7 +192,7 @@ def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
     """Unsigned integers ``0 .. 2^bits - 1`` packed back to back, least significant bit first,
     into ``ceil(len * bits / 8)`` bytes (uint8)."""
     bits = check_bits(bits, maximum=32)
-    values = np.asarray(values).ravel()
+    values = _integers(values, "values")
     if values.size and (values.min() < 0 or values.max() >= 2**bits):
         raise ValueError(f"values must lie in 0 .. {2**bits - 1} to pack into {bits} bits")
     planes = (values.astype(np.uint64)[:, None] >> np.arange(bits, dtype=np.uint64)) & 1
@@ -201,10 +201,30 @@ def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
 
 def unpack_bits(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
     """The inverse of ``pack_bits``: ``count`` unsigned integers of ``bits`` bits (int64)."""
-    bits = check_bits(bits, maximum=32)
-    planes = np.unpackbits(np.asarray(packed, dtype=np.uint8), count=count * bits,
+    bits, count = check_bits(bits, maximum=32), check_int(count, "count")
+    packed = _integers(packed, "packed")
+    if packed.size and (packed.min() < 0 or packed.max() > 255):
+        raise ValueError("packed must hold bytes, 0 .. 255")
+    if packed.size != math.ceil(count * bits / 8):
+        raise ValueError(f"packed must have ceil(count * bits / 8) = {math.ceil(count * bits / 8)}"
+                         f" bytes for count={count} values of {bits} bits, got {packed.size}")
+    planes = np.unpackbits(packed.astype(np.uint8), count=count * bits,
                            bitorder="little").reshape(count, bits).astype(np.int64)
     return planes @ (np.int64(1) << np.arange(bits, dtype=np.int64))
+
+
+def _integers(values: object, name: str) -> np.ndarray:
+    """``values`` flattened as an int64 array: booleans, integers or integral floats."""
+    array = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+        if not (np.isfinite(array).all() and (array == np.round(array)).all()):
+            raise TypeError(f"{name} must hold integers, got {array.ravel()[:3]}")
+        if array.size and np.abs(array).max() >= 2.0**63:
+            raise ValueError(f"{name} must lie in the int64 range")
+    elif array.dtype.kind not in "biu":
+        raise TypeError(f"{name} must hold integers, got {array.dtype} {array.ravel()[:3]}")
+    return array.ravel().astype(np.int64)
 
 
 def encode(
@@ -279,30 +299,66 @@ def decode(stored: Mapping[str, torch.Tensor], shape: Sequence[int], *, bits: in
     """The float64 tensor of ``shape`` that ``encode`` stored (FP16 values come back rounded)."""
     rows, cols = _matrix_shape(shape)
     encoding = _check_encoding(encoding)
+    if not isinstance(stored, Mapping):
+        raise TypeError(f"stored must be a mapping of names to tensors, got {type(stored).__name__}")
     if encoding == "dense":
         keep = np.ones(rows * cols, dtype=bool)
     elif encoding == "bitmask":
-        keep = unpack_bits(stored["mask"].numpy(), 1, rows * cols).astype(bool)
+        keep = _unpack_stored(stored, "mask", 1, rows * cols).astype(bool)
     elif encoding == "csr":
-        pointers = stored["row_pointers"].to(torch.int64).numpy()
+        pointers = _stored_array(stored, "row_pointers").astype(np.int64)
+        columns = _stored_array(stored, "column_indices").astype(np.int64)
+        if (pointers.size != rows + 1 or pointers[0] != 0 or pointers[-1] != columns.size
+                or (np.diff(pointers) < 0).any() or ((columns < 0) | (columns >= cols)).any()):
+            raise ValueError(f"stored['row_pointers'] and stored['column_indices'] are not a CSR "
+                             f"structure of a {rows} x {cols} matrix")
         keep = np.zeros((rows, cols), dtype=bool)
-        keep[np.repeat(np.arange(rows), np.diff(pointers)),
-             stored["column_indices"].to(torch.int64).numpy()] = True
+        keep[np.repeat(np.arange(rows), np.diff(pointers)), columns] = True
     else:
+        if cols % SEMI_STRUCTURED_GROUP:
+            raise ValueError(f"2:4 needs a multiple of 4 columns, got shape {tuple(shape)}")
         count = rows * cols // SEMI_STRUCTURED_GROUP * SEMI_STRUCTURED_KEPT
-        positions = unpack_bits(stored["metadata"].numpy(), SEMI_STRUCTURED_INDEX_BITS, count)
+        positions = _unpack_stored(stored, "metadata", SEMI_STRUCTURED_INDEX_BITS, count)
         keep = np.zeros((rows * cols // SEMI_STRUCTURED_GROUP, SEMI_STRUCTURED_GROUP), dtype=bool)
         keep[np.repeat(np.arange(keep.shape[0]), SEMI_STRUCTURED_KEPT), positions] = True
     keep = keep.ravel()
+    kept = int(keep.sum())
     if bits is None:
-        values = stored["values"].numpy().astype(np.float64)
+        values = _stored_array(stored, "values").astype(np.float64)
+        if values.size != kept:
+            raise ValueError(f"stored['values'] must hold the {kept} kept values, got "
+                             f"{values.size}")
     else:
         lowest = grid_limits(check_bits(bits, maximum=16))[0]
-        codes = unpack_bits(stored["values"].numpy(), bits, int(keep.sum())) + lowest
-        values = codes * float(stored["scale"])
+        scale = _stored_array(stored, "scale")
+        if scale.size != 1:
+            raise ValueError(f"stored['scale'] must hold one number, got {scale.size}")
+        codes = _unpack_stored(stored, "values", bits, kept) + lowest
+        values = codes * check_positive(float(scale[0]), "stored['scale']")
     matrix = np.zeros(rows * cols)
     matrix[keep] = values
     return matrix.reshape(tuple(shape))
+
+
+def _unpack_stored(stored: Mapping[str, torch.Tensor], name: str, bits: int,
+                   count: int) -> np.ndarray:
+    """``unpack_bits`` of ``stored[name]``, its errors naming the stored array."""
+    try:
+        return unpack_bits(_stored_array(stored, name), bits, count)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"stored[{name!r}]: {error}") from error
+
+
+def _stored_array(stored: Mapping[str, torch.Tensor], name: str) -> np.ndarray:
+    """``stored[name]`` as a flat NumPy array (unsigned widths as int64), or a clear error."""
+    if name not in stored:
+        raise ValueError(f"stored has no {name!r} array (it has {sorted(map(str, stored))})")
+    tensor = stored[name]
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"stored[{name!r}] must be a torch.Tensor, got {type(tensor).__name__}")
+    tensor = tensor.detach().cpu().ravel()
+    return (tensor if tensor.dtype.is_floating_point or tensor.dtype == torch.uint8
+            else tensor.to(torch.int64)).numpy()
 
 
 def saved_payload_bytes(tensors: Mapping[str, torch.Tensor]) -> int:

@@ -24,6 +24,8 @@ from pvq._validation import check_positive, check_real
 #: the course's default degrees of freedom: heavy enough that the cut alone sets the kurtosis
 DEFAULT_DF = 2.0
 UNIFORM_KURTOSIS = 1.8
+#: the widest truncation ``limit_for_kurtosis`` tries, as log(limit) (x^4 stays finite)
+_LARGEST_LOG_LIMIT = 64.0
 
 
 class _TruncatedStudentT(stats.rv_continuous):
@@ -163,11 +165,15 @@ def truncated_student_t(df: float, limit: float) -> stats.rv_continuous:
 
 
 def kurtosis_of(dist: stats.rv_continuous) -> float:
-    """Pearson kurtosis ``E[X^4] / E[X^2]^2`` of a distribution symmetric about zero."""
-    if not callable(getattr(dist, "moment", None)):
+    """Pearson kurtosis ``E[(X - mu)^4] / sigma^4`` (central moments: asymmetry and a shifted
+    mean count); ``inf`` when the fourth moment is infinite."""
+    if not callable(getattr(dist, "stats", None)) or isinstance(dist, stats.rv_continuous):
         raise TypeError(f"dist must be a frozen scipy.stats distribution, got {type(dist).__name__}")
-    second, fourth = float(dist.moment(2)), float(dist.moment(4))
-    return fourth / second**2
+    variance, excess = (float(value) for value in dist.stats(moments="vk"))
+    if not math.isfinite(variance):
+        raise ValueError("dist has an infinite variance (e.g. Cauchy, Student t with df <= 2): "
+                         "its kurtosis is undefined")
+    return excess + 3.0
 
 
 def limit_for_kurtosis(kurtosis: float, df: float = DEFAULT_DF) -> float:
@@ -188,5 +194,7 @@ def limit_for_kurtosis(kurtosis: float, df: float = DEFAULT_DF) -> float:
 
     high = 1.0
     while excess_over_target(high) < 0:
-        high += 2.0
+        high = 2.0 * high + 1.0
+        if high > _LARGEST_LOG_LIMIT:
+            raise ValueError(f"kurtosis={kurtosis} needs a limit beyond exp({_LARGEST_LOG_LIMIT})")
     return math.exp(optimize.brentq(excess_over_target, -6.0, high, xtol=1e-12))

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvq._validation import check_bits, check_positive
+from pvq._validation import check_bits, check_int, check_positive
 from pvq.compression import equivalent_sparsity
 from pvq.data import DigitsLoaders
 from pvq.layers import compressible_layers
@@ -69,9 +69,7 @@ class Budget:
             raise ValueError(f"pruning_fraction must be in [0, 1], got {self.pruning_fraction}")
         check_positive(self.step_size_lr, "step_size_lr")
         for name in ("epochs", "update_every", "bn_batches"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            check_int(getattr(self, name), name, 1)
 
 
 def _check_method(method: object) -> str:

@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils import benchmark
 
-from pvq._validation import check_sparsity, check_weights
+from pvq._validation import check_int, check_sparsity, check_weights
 from pvq.prune import channel_mask, magnitude_mask
 from pvq.quantize import mse_scale, quantize
 
@@ -158,10 +158,7 @@ def time_variants(variants: Sequence[LinearVariant], x: torch.Tensor, *, rounds:
     ``median_us``, ``q1_us``, ``q3_us``, ``iqr_us`` over all measured blocks (per call, in
     microseconds), and ``blocks`` (how many).
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    rounds, threads = check_int(rounds, "rounds", 1), check_int(threads, "threads", 1)
     if not min_run_time > 0:
         raise ValueError(f"min_run_time must be > 0, got {min_run_time!r}")
     timers = [benchmark.Timer(stmt="run(inputs)", globals={"run": v.run, "inputs": v.prepare(x)},

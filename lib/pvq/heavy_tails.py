@@ -6,13 +6,13 @@ The gap is ``SNR_Q(b) - SNR_P(1 - b/16)`` in dB for a truncated Student-t of a g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from pvq._validation import check_bits
+from pvq._validation import check_bits, check_real, check_real_sequence
 from pvq.compression import equivalent_sparsity
 from pvq.distributions import DEFAULT_DF, limit_for_kurtosis, truncated_student_t
 from pvq.metrics import kurtosis, snr_db
@@ -31,8 +31,10 @@ def snr_gap_db(kurtosis: float, bits: int, df: float = DEFAULT_DF) -> float:
 def snr_gap_map(kurtoses: np.ndarray, bit_widths: Sequence[int],
                 df: float = DEFAULT_DF) -> pd.DataFrame:
     """The gap for every (kurtosis, bits): rows are kurtoses, columns bit-widths, values dB."""
+    kurtoses = check_real_sequence(kurtoses, "kurtoses")
+    bit_widths = [check_bits(bits, "bit_widths") for bits in bit_widths]
     rows = {}
-    for kurtosis in np.asarray(kurtoses, dtype=float):
+    for kurtosis in kurtoses:
         dist = truncated_student_t(df, limit_for_kurtosis(kurtosis, df))
         rows[kurtosis] = [quantization_snr_db(dist, b)
                           - pruning_snr_db(dist, equivalent_sparsity(b)) for b in bit_widths]
@@ -48,6 +50,8 @@ def crossover_kurtosis(bits: int, df: float = DEFAULT_DF, highest: float = 1e4) 
     """
     bits = check_bits(bits)
     lowest = 2.0
+    if not check_real(highest, "highest") > lowest:
+        raise ValueError(f"highest must be above {lowest}, got {highest}")
     if snr_gap_db(highest, bits, df) > 0:
         return float("inf")
     if snr_gap_db(lowest, bits, df) < 0:
@@ -63,6 +67,8 @@ def tensor_snr_table(tensors: dict[str, np.ndarray], bit_widths: Sequence[int] =
     One row per (tensor, bits): Pearson ``kurtosis``, ``quant_sqnr_db`` (b bits at
     ``mse_scale``) and ``pruning_sqnr_db`` (magnitude pruning to ``1 - b/16``).
     """
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"tensors must map names to weight arrays, got {type(tensors).__name__}")
     rows = []
     for layer, weights in tensors.items():
         tail = kurtosis(weights)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from pvq._validation import check_int
+
 
 def _conv_bn_relu(name: str, channels_in: int, channels_out: int, stride: int) -> list:
     index = name[-1]
@@ -70,8 +72,7 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
     """
     if name not in ARCHITECTURES:
         raise ValueError(f"name must be one of {sorted(ARCHITECTURES)}, got {name!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = check_int(seed, "seed")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ARCHITECTURES[name]()

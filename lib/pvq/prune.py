@@ -10,32 +10,53 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pvq._validation import Weights, as_float, check_sparsity, check_weights
+from pvq._validation import (
+    Weights,
+    as_float,
+    check_int,
+    check_sparsity,
+    check_weights,
+    to_numpy,
+    unit_scaled,
+)
 
 
 def pruned_count(size: int, sparsity: float) -> int:
     """How many of ``size`` weights a ratio of ``sparsity`` removes: ``round(sparsity * size)``."""
-    return round(check_sparsity(sparsity) * size)
+    return round(check_sparsity(sparsity) * check_int(size, "size"))
 
 
 def magnitude_mask(w: Weights, sparsity: float) -> Weights:
     """Boolean keep-mask (True = kept) that drops exactly ``round(sparsity * w.size)`` weights.
 
     The smallest magnitudes go first; ties are broken by position (earlier index pruned first),
-    so the result is deterministic.
+    so the result is deterministic. The threshold is found by selection, in O(n), not by sorting.
     """
     check_weights(w)
+    magnitudes = _magnitudes(w)
+    drop = pruned_count(magnitudes.size, sparsity)
+    keep = np.ones(magnitudes.size, dtype=bool)
+    if drop > 0:
+        threshold = np.partition(magnitudes, drop - 1)[drop - 1]
+        keep = magnitudes > threshold
+        ties = np.flatnonzero(magnitudes == threshold)
+        keep[ties[drop - np.count_nonzero(magnitudes < threshold):]] = True
+    return _mask_like(keep.reshape(tuple(w.shape)), w)
+
+
+def _mask_like(keep: np.ndarray, w: Weights) -> Weights:
+    """``keep`` broadcast to ``w``'s shape, of ``w``'s kind (a torch mask on ``w``'s device)."""
+    keep = np.broadcast_to(keep, tuple(w.shape)).copy()
+    return torch.from_numpy(keep).to(w.device) if isinstance(w, torch.Tensor) else keep
+
+
+def _magnitudes(w: Weights) -> np.ndarray:
+    """``|w|`` flattened, as a NumPy array of float32 or float64 (integers widened first, so the
+    most negative integer keeps its magnitude)."""
     if isinstance(w, torch.Tensor):
-        drop = pruned_count(w.numel(), sparsity)
-        order = torch.argsort(w.detach().abs().flatten(), stable=True)
-        keep = torch.ones(w.numel(), dtype=torch.bool, device=w.device)
-        keep[order[:drop]] = False
-        return keep.reshape(w.shape)
-    drop = pruned_count(w.size, sparsity)
-    order = np.argsort(np.abs(w).ravel(), kind="stable")
-    keep = np.ones(w.size, dtype=bool)
-    keep[order[:drop]] = False
-    return keep.reshape(w.shape)
+        w = w.detach().cpu()
+        w = (w if w.dtype in (torch.float32, torch.float64) else w.double()).numpy()
+    return np.abs(w if w.dtype in (np.float32, np.float64) else w.astype(np.float64)).ravel()
 
 
 def magnitude_prune(w: Weights, sparsity: float) -> Weights:
@@ -71,24 +92,17 @@ def semi_structured_mask(w: Weights, kept: int = 2, group: int = 4) -> Weights:
     ``magnitude_mask``). The sparsity is exactly ``1 - kept / group``.
     """
     check_weights(w)
-    for name, value in (("kept", kept), ("group", group)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    kept, group = check_int(kept, "kept", 1), check_int(group, "group", 1)
     if kept > group:
         raise ValueError(f"kept must not exceed group={group}, got {kept}")
-    if w.shape[-1] % group:
-        raise ValueError(f"the last axis of w ({w.shape[-1]}) must be a multiple of group={group}")
-    if isinstance(w, torch.Tensor):
-        runs = w.detach().abs().reshape(-1, group)
-        order = torch.argsort(runs, dim=1, stable=True)
-        keep = torch.ones_like(runs, dtype=torch.bool)
-        keep.scatter_(1, order[:, : group - kept], False)
-        return keep.reshape(w.shape)
-    runs = np.abs(w).reshape(-1, group)
+    if w.ndim == 0 or w.shape[-1] % group:
+        raise ValueError(f"the last axis of w must be a multiple of group={group}, got shape "
+                         f"{tuple(w.shape)}")
+    runs = _magnitudes(w).reshape(-1, group)
     order = np.argsort(runs, axis=1, kind="stable")
     keep = np.ones(runs.shape, dtype=bool)
     np.put_along_axis(keep, order[:, : group - kept], False, axis=1)
-    return keep.reshape(w.shape)
+    return _mask_like(keep.reshape(tuple(w.shape)), w)
 
 
 def channel_mask(w: Weights, sparsity: float) -> Weights:
@@ -100,10 +114,6 @@ def channel_mask(w: Weights, sparsity: float) -> Weights:
     if w.ndim < 2:
         raise ValueError(f"w must have an output-channel axis and inputs (ndim >= 2), got {w.ndim}")
     rows = w.shape[0]
-    if isinstance(w, torch.Tensor):
-        norms = w.detach().reshape(rows, -1).double().norm(dim=1)
-        keep = magnitude_mask(norms, sparsity)
-        return keep.reshape((rows,) + (1,) * (w.ndim - 1)).expand(w.shape).clone()
-    norms = np.linalg.norm(np.asarray(w, dtype=np.float64).reshape(rows, -1), axis=1)
-    keep = magnitude_mask(norms, sparsity)
-    return np.broadcast_to(keep.reshape((rows,) + (1,) * (w.ndim - 1)), w.shape).copy()
+    # the ranking does not change under a common power-of-two scale, which keeps squares in range
+    norms = np.linalg.norm(unit_scaled(to_numpy(w)).reshape(rows, -1), axis=1)
+    return _mask_like(magnitude_mask(norms, sparsity).reshape((rows,) + (1,) * (w.ndim - 1)), w)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pvq._validation import check_bits, check_positive
+from pvq._validation import check_bits, check_int, check_positive
 from pvq.layers import compressible_layers
 from pvq.quantize import grid_limits, mse_scale, quantize
 
@@ -39,8 +39,7 @@ def _check_lsq_bits(bits: object, name: str = "bits") -> int:
 
 def gradient_scale(size: int, bits: int) -> float:
     """LSQ's step-size gradient scale ``g = 1 / sqrt(n * Qp)`` for a tensor of ``n`` weights."""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    size = check_int(size, "size", 1)
     return 1.0 / math.sqrt(size * grid_limits(_check_lsq_bits(bits))[1])
 
 

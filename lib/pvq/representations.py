@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvq._validation import check_weights, to_numpy
+from pvq._validation import check_weights, to_numpy, unit_scaled
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 
@@ -34,7 +34,8 @@ def linear_cka(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> fl
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
         raise ValueError(f"x and y must be 2-D with the same number (>= 2) of rows, got "
                          f"{x.shape} and {y.shape}")
-    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    # CKA is scale free: power-of-two rescaling (exact) keeps the products in range
+    x, y = (unit_scaled(v - v.mean(axis=0)) for v in (unit_scaled(x), unit_scaled(y)))
     if x.shape[0] < max(x.shape[1], y.shape[1]):
         gram_x, gram_y = x @ x.T, y @ y.T
         cross = np.vdot(gram_x, gram_y)

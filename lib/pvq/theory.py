@@ -51,6 +51,7 @@ _MAX_BITS = 16
 def signal_power(dist: object) -> float:
     """``E[W^2]``, the signal of the SNR (``var + mean^2``)."""
     _check_dist(dist)
+    _check_finite_variance(dist)
     if _is_normal(dist):
         return float(dist.std()) ** 2 + float(dist.mean()) ** 2
     low, high = dist.support()
@@ -66,6 +67,7 @@ def quantization_mse(
     ``-(2^(b-1)-1) .. 2^(b-1)-1`` instead of the signed ``-2^(b-1) .. 2^(b-1)-1``.
     """
     _check_dist(dist)
+    _check_finite_variance(dist)
     levels = _levels(bits, symmetric)
     scales = _check_scales(scale)
     errors = _mse(_cell_integral(dist), levels, scales.ravel()).reshape(scales.shape)
@@ -83,6 +85,7 @@ def quantization_mse_parts(
     average). A larger scale trades clipping error for granular error.
     """
     _check_dist(dist)
+    _check_finite_variance(dist)
     levels = _levels(bits, symmetric)
     scales = _check_scales(scale)
     cell_integral = _cell_integral(dist)
@@ -101,6 +104,7 @@ def optimal_scale(dist: object, bits: int, *, symmetric: bool = False) -> float:
     bounded Brent steps between their neighbours and keeps the best.
     """
     _check_dist(dist)
+    _check_finite_variance(dist)
     levels = _levels(bits, symmetric)
     top = float(np.abs(levels).max())
     quartile = max(abs(float(dist.ppf(0.25))), abs(float(dist.ppf(0.75))))
@@ -256,6 +260,13 @@ def _check_dist(dist: object) -> None:
                         f"got {type(dist).__name__}")
     if np.isnan(np.asarray(dist.support(), dtype=float)).any():
         raise ValueError("dist has invalid parameters (its support is NaN)")
+
+
+def _check_finite_variance(dist: object) -> None:
+    """``E[W^2]`` and the clipping error are infinite without a finite variance."""
+    if not math.isfinite(float(dist.var())):
+        raise ValueError("dist has an infinite variance (e.g. Cauchy, Student t with df <= 2): "
+                         "E[W^2], the clipping error and the SNR are not finite")
 
 
 def _check_scales(scale: float | ArrayLike) -> np.ndarray:

@@ -11,7 +11,6 @@ on training batches before the model is returned (the weights moved; the running
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from pvq._validation import check_positive, check_real
+from pvq._validation import check_int, check_positive, check_real
 from pvq.qat import step_size_parameters
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -48,12 +47,6 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(previous)
 
 
-def _check_count(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def train(
     model: nn.Module,
     loader: Batches,
@@ -78,7 +71,7 @@ def train(
     deterministic: the same call gives the same weights, even with a reused loader.
     ``bn_batches`` training batches re-estimate BatchNorm statistics at the end (None: all).
     """
-    epochs = _check_count(epochs, "epochs")
+    epochs = check_int(epochs, "epochs", 1)
     lr = check_positive(lr, "lr")
     step_size_lr = check_positive(step_size_lr, "step_size_lr")
     momentum = check_real(momentum, "momentum")
@@ -86,9 +79,9 @@ def train(
     final_lr_fraction = check_real(final_lr_fraction, "final_lr_fraction")
     if not 0.0 <= final_lr_fraction <= 1.0:
         raise ValueError(f"final_lr_fraction must be in [0, 1], got {final_lr_fraction}")
-    total_steps = epochs * _check_count(len(loader), "len(loader)")
+    total_steps = epochs * check_int(len(loader), "len(loader)", 1)
     if bn_batches is not None:
-        _check_count(bn_batches, "bn_batches")
+        check_int(bn_batches, "bn_batches", 1)
 
     steps = step_size_parameters(model)
     step_ids = {id(step) for step in steps}
@@ -139,7 +132,7 @@ def reestimate_batchnorm(model: nn.Module, loader: Batches, batches: int | None 
     ``loader`` (None: all): reset, then an equal-weight average over the batches (momentum None).
     """
     if batches is not None:
-        batches = _check_count(batches, "batches")
+        batches = check_int(batches, "batches", 1)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return

@@ -18,7 +18,6 @@ labels are ``int64`` in ``0..9``.
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -26,6 +25,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
+
+from pvq._validation import check_int
 
 TRAIN_SIZE = 1181
 CALIBRATION_SIZE = 256
@@ -53,15 +54,9 @@ class DigitsLoaders(NamedTuple):
     test: DataLoader
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def digits_split(seed: int = 0) -> DigitsSplit:
     """The split described in the module docstring; the same ``seed`` gives the same arrays."""
-    seed = _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     digits = load_digits()
     images = (digits.images / PIXEL_MAX).astype(np.float32)[:, None, :, :]
     labels = digits.target.astype(np.int64)
@@ -76,7 +71,7 @@ def digits_loaders(batch_size: int = 32, seed: int = 0) -> DigitsLoaders:
     """DataLoaders over ``digits_split(seed)``. The training loader shuffles with its own
     generator seeded by ``seed``: a fresh call replays the same batch order.
     """
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     split = digits_split(seed)
 
     def loader(x: np.ndarray, y: np.ndarray, shuffle: bool) -> DataLoader:
