@@ -10,6 +10,7 @@ package, the notebooks' widget state is dropped (no widget renderer fetched from
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -58,21 +59,36 @@ html_theme_options = {
 }
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-CONTROLS_NOTE = ("Interactive controls appear here when the notebook runs in JupyterLab or on "
-                 "Binder; the figure below is drawn for their default setting.")
+CONTROLS_NOTE = ('<p class="widget-note">Interactive controls appear here when the notebook runs in '
+                 "JupyterLab or on Binder; the figure below is drawn for their default setting.</p>")
+
+# an exercise's statement opens with "**Exercise N.**" and runs to the end of its cell
+EXERCISE = re.compile(r"^\*\*Exercise (\d+)\.\*\*[ \t]*", flags=re.M)
+
+
+def exercise_block(markdown: str) -> str:
+    """The markdown with its exercise statement, if any, in an "Exercise N" box."""
+    found = EXERCISE.search(markdown)
+    if found is None:
+        return markdown
+    return (f"{markdown[:found.start()]}::::{{admonition}} Exercise {found[1]}\n"
+            f":class: exercise\n{markdown[found.end():].rstrip()}\n::::\n")
 
 
 def static_notebook(notebook: dict) -> dict:
     """The notebook as a page shows it: each widget output replaced by a note (its figure, the
-    next output, stays), no widget state, and each exercise's solution cell folded under a
-    "Show the solution" prompt."""
+    next output, stays), no widget state, each exercise in a box and its solution cell folded
+    under a "Show the solution" prompt."""
     notebook["metadata"].pop("widgets", None)
     for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            source = cell["source"]
+            cell["source"] = exercise_block(source if isinstance(source, str) else "".join(source))
         outputs = cell.get("outputs", [])
         for index, output in enumerate(outputs):
             if WIDGET_VIEW in output.get("data", {}):
                 outputs[index] = {"output_type": "display_data", "metadata": {},
-                                  "data": {"text/html": f'<p class="widget-note">{CONTROLS_NOTE}</p>'}}
+                                  "data": {"text/html": CONTROLS_NOTE}}
         if "solution" in cell.get("metadata", {}).get("tags", []):
             cell["metadata"]["tags"].append("hide-input")
             cell["metadata"]["mystnb"] = {"code_prompt_show": "Show the solution",
