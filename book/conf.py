@@ -1,7 +1,7 @@
 """Sphinx configuration of the course site: myst-nb renders the executed notebooks, the
 sphinx-book-theme lays them out (contents, previous/next, search, a Binder button per page).
 
-    .venv/bin/python -m sphinx -b html book site      (what `make site` runs)
+    .venv/bin/python -m sphinx -b html book build/site      (what `make site` runs)
 
 Everything the pages load ships with the site: MathJax comes from the jupyter-server-mathjax
 package, the notebooks' widget state is dropped (no widget renderer fetched from the web).
@@ -26,14 +26,15 @@ author = "the pvq course authors"
 copyright = "the pvq course authors, BSD-3-Clause"
 
 extensions = ["myst_nb"]
-# notebooks/ is a link to the repository's notebooks; only the numbered ones are pages
-exclude_patterns = ["_build", "notebooks/.ipynb_checkpoints"]
+# notebooks/ is a link to the repository's notebooks; the numbered ones are the pages
+exclude_patterns = ["notebooks/.ipynb_checkpoints", *(
+    f"notebooks/{path.name}" for path in (ROOT / "notebooks").glob("*.ipynb")
+    if not re.match(r"\d\d_", path.name))]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 myst_update_mathjax = False  # its settings are MathJax 3's; MathJax 2 finds \( \) and \[ \] itself
 nb_execution_mode = "off"  # pages show the committed outputs; nothing is re-run
 nb_ipywidgets_js = {}  # no widget renderer from the web: widgets become a note, see below
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # MathJax 2 from the jupyter-server-mathjax package, copied into the site (see setup)
 MATHJAX = Path(jupyter_server_mathjax.__file__).parent / "static"
@@ -47,7 +48,6 @@ mathjax2_config = {"config": ["TeX-AMS-MML_HTMLorMML-full.js"], "showMathMenu": 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
-html_last_updated_fmt = None
 html_theme_options = {
     "repository_url": REPOSITORY,
     "repository_branch": "main",
@@ -59,8 +59,9 @@ html_theme_options = {
 }
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-CONTROLS_NOTE = ('<p class="widget-note">Interactive controls appear here when the notebook runs in '
-                 "JupyterLab or on Binder; the figure below is drawn for their default setting.</p>")
+CONTROLS_NOTE = ('<p class="widget-note">Interactive controls appear here when the notebook runs '
+                 "in JupyterLab or on Binder; the figure below is drawn for their default "
+                 "setting.</p>")
 
 # an exercise's statement opens with "**Exercise N.**" and runs to the end of its cell
 EXERCISE = re.compile(r"^\*\*Exercise (\d+)\.\*\*[ \t]*", flags=re.M)

@@ -1,4 +1,4 @@
-"""Build the course site for a test as `make site` builds it (Sphinx, configured in book/conf.py)."""
+"""Build the course site for a test as `make site` builds it (Sphinx, configured in book/)."""
 
 from __future__ import annotations
 

@@ -91,7 +91,8 @@ def test_each_page_launches_its_notebook_on_binder(built, path):
 
 
 def test_exercise_box_starts_at_the_statement_and_leaves_other_text_alone():
-    assert conf.exercise_block("## Exercises\nNo statement here.") == "## Exercises\nNo statement here."
+    plain = "## Exercises\nNo statement here."
+    assert conf.exercise_block(plain) == plain
     boxed = conf.exercise_block("## Exercises\n**Exercise 3.** Find it.\n\nHint: look.\n")
     assert boxed == ("## Exercises\n::::{admonition} Exercise 3\n:class: exercise\n"
                      "Find it.\n\nHint: look.\n::::\n")
