@@ -1,4 +1,5 @@
-"""The course in a real browser: JupyterLab on loopback, each notebook run in headless Chromium.
+"""The course in a real browser: JupyterLab on loopback, each notebook run in headless Chromium;
+then the built course site, served on loopback, read page by page.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it) and the pinned
 ``playwright`` package, which drives that executable (no browser download). Screenshots go to
