@@ -39,9 +39,11 @@ benchmark: $(INSTALLED)
 student: $(INSTALLED)
 	$(BIN)/python scripts/build_student_edition.py --output student
 
-# Static HTML site of the executed notebooks into site/ (not committed).
+# The course site into build/site/ (not committed): Sphinx with myst-nb and sphinx-book-theme,
+# configured in book/conf.py, from the committed outputs (nothing re-run), with the network cut.
+SPHINX := $(BIN)/python -m sphinx -b html -q -W --keep-going
 site: $(INSTALLED)
-	$(BIN)/python scripts/build_site.py --output site
+	scripts/offline $(SPHINX) -d build/site-doctrees book build/site
 
 # The kernel is named after the project; the Jupyter news prompt is switched off (the course
 # runs offline and the prompt would cover the first notebook). The server configuration
