@@ -3,10 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from pvq.distributions import limit_for_kurtosis, truncated_student_t
 import torch
 
+from pvq.distributions import limit_for_kurtosis, truncated_student_t
 from pvq.heavy_tails import (authors_snr_db, clean_zoo, crossover_kurtosis, quirk_counts, snr_gap_db,
                              snr_gap_map, tensor_snr_table, win_rates, win_rates_by_bits, zoo_rms)
 from pvq.metrics import kurtosis, snr_db
