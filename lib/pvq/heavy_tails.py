@@ -158,5 +158,6 @@ def authors_snr_db(weights: np.ndarray, bits: int,
     mask = torch.ones_like(t)
     mask[torch.argsort(t.abs(), stable=True)[: int(equivalent_sparsity(bits) * t.numel())]] = 0
     pruning_error = float(torch.mean((t - mask * t) ** 2))
-    return tuple(10 * np.log10(power / e) if e > 0 else float("inf")
-                 for e in (quant_error, pruning_error))
+    quant_db, pruning_db = (float(10 * np.log10(power / e)) if e > 0 else float("inf")
+                            for e in (quant_error, pruning_error))
+    return quant_db, pruning_db
