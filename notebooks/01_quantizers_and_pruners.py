@@ -186,7 +186,7 @@ ax.axvspan(w.min(), low, color=COLORS["quantization"], alpha=0.15, label="clippe
 ax.axvspan(high, w.max(), color=COLORS["quantization"], alpha=0.15)
 ax.set_xlabel("weight value w")
 ax.set_ylabel("error w_hat - w")
-ax.legend()
+ax.legend(loc="lower left")
 plt.show()
 
 # %% [markdown]
