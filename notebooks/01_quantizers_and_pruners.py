@@ -8,7 +8,7 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3 (ipykernel)
+#     display_name: Python 3 (pvq)
 #     language: python
 #     name: python3
 # ---
@@ -82,6 +82,12 @@ print(quantization_grid(4))
 # cell by cell, at 2,048 candidate scales and polishes the best. Compare it, at every bit-width,
 # with two common shortcuts: the max-abs scale (no clipping) and the authors' published search,
 # 100 clipping ranges `k (max|w| + 0.5) / 100`.
+#
+# To compare them we need a yardstick for the error. The signal-to-noise ratio compares the
+# energy of the weights with the energy of the error `w - w_hat`, in decibels (+10 dB = ten
+# times less error energy); `pvq.metrics.snr_db` computes it:
+#
+# $$\mathrm{SNR_{dB}} = 10 \log_{10} \frac{E[w^2]}{E[(w - \hat w)^2]}.$$
 
 # %%
 scale_rules = {"max-abs": max_abs_scale, "paper's 100-point search": paper_search_scale,
@@ -106,7 +112,8 @@ print(f"{inside} of 100 candidates lie inside max|w|; largest loss {loss:.2f} dB
 # %% [markdown]
 # From now on the course always uses `mse_scale`.
 #
-# At 4 bits the quantized tensor takes only the grid's 16 values, and quantizing twice changes nothing:
+# At 4 bits the quantized tensor takes only the grid's 16 values, and quantizing twice changes
+# nothing:
 
 # %%
 bits = 4
@@ -160,10 +167,7 @@ plt.show()
 # the tails survive.*
 #
 # ## The error each makes
-# Both methods replace `w` by `w_hat`. The signal-to-noise ratio compares the energy of the
-# weights with the energy of the error, in decibels (+10 dB = ten times less error energy):
-#
-# $$\mathrm{SNR_{dB}} = 10 \log_{10} \frac{E[w^2]}{E[(w - \hat w)^2]}.$$
+# Both methods replace `w` by `w_hat`; the SNR defined above measures how much signal each keeps.
 
 # %%
 snr_quant, snr_prune = snr_db(w, w_quant), snr_db(w, w_pruned)
@@ -177,21 +181,46 @@ ax.plot(w.ravel()[order], (w_pruned - w).ravel()[order], color=COLORS["pruning"]
         label=f"pruning {sparsity:.0%} ({snr_prune:.1f} dB)")
 ax.plot(w.ravel()[order], (w_quant - w).ravel()[order], color=COLORS["quantization"],
         label=f"quantization {bits} bits ({snr_quant:.1f} dB)")
+low, high = (quantization_grid(bits)[[0, -1]] + [-0.5, 0.5]) * scale  # outer cell edges
+ax.axvspan(w.min(), low, color=COLORS["quantization"], alpha=0.15, label="clipped by the grid")
+ax.axvspan(high, w.max(), color=COLORS["quantization"], alpha=0.15)
 ax.set_xlabel("weight value w")
 ax.set_ylabel("error w_hat - w")
-ax.legend()
+ax.legend(loc="lower left")
 plt.show()
 
 # %% [markdown]
-# *Takeaway: quantization makes a small saw-tooth error on every weight (at most half a step
-# inside the range); pruning makes no error on the kept weights but loses every pruned weight
-# whole, and those errors are much larger.*
+# The largest single errors are quantization's, in the clipped tails (shaded); pruning's largest
+# error is a weight just below the threshold. But the SNR weighs the *sum* of squared errors,
+# and the tails hold few weights: the optimal 4-bit grid reaches about 2.5 standard deviations
+# on one side and 2.9 on the other (it has one more negative level), and a normal has less than
+# 1 % of its weights beyond that.
+
+# %%
+error_quant, error_prune = w_quant - w, w_pruned - w
+clipped = (w < low) | (w > high)
+print(f"largest error: quantization {error_quant.flat[np.abs(error_quant).argmax()]:.4f}, "
+      f"pruning {error_prune.flat[np.abs(error_prune).argmax()]:.4f}")
+print(f"clipped by the grid: {clipped.sum()} weights ({clipped.mean():.2%}), those beyond "
+      f"{high / w.std():.2f} or {low / w.std():.2f} standard deviations; "
+      f"pruned: {np.count_nonzero(error_prune)} weights")
+print(f"error energy: quantization {np.sum(error_quant**2):.4f} "
+      f"({np.sum(error_quant[clipped] ** 2) / np.sum(error_quant**2):.1%} of it from clipping), "
+      f"pruning {np.sum(error_prune**2):.4f}")
+assert np.abs(error_quant).max() > np.abs(error_prune).max()
+assert np.sum(error_prune**2) > 10 * np.sum(error_quant**2)
+
+# %% [markdown]
+# *Takeaway: quantization makes a small saw-tooth error on every weight (at most half a step)
+# and a larger one on the few clipped weights in the tails; pruning makes no error on the kept
+# weights but loses every pruned weight whole. Per weight, the clipped tails are worst; in total,
+# pruning's tens of thousands of lost weights carry over ten times the error energy.*
 #
 # ## Equal compression, and the mask
 # The paper compares both at the same storage relative to FP16: a b-bit tensor keeps `b/16` of
 # the bits, and so does pruning to sparsity `1 - b/16` *if the positions of the kept weights were
-# free*. They are not: an unstructured pruned tensor also needs a mask, one bit per weight at
-# least, which is `1/16` of FP16 on top.
+# free*. They are not: an unstructured pruned tensor also says *which* weights it kept. A plain
+# bitmask spends one bit per weight, `1/16` of FP16 on top; the table below counts that.
 
 # %%
 rows = []
@@ -220,14 +249,20 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# *Takeaway: on normal weights quantization keeps far more signal at every budget, and the mask
-# pushes each pruning point one more bit to the right.*
+# *Takeaway: on normal weights quantization keeps far more signal at every budget, and the
+# bitmask pushes each pruning point one more bit to the right.*
 #
 # What the mask costs, in numbers: one bit per weight is `mask_overhead()` of FP16, and for this
-# layer at the 4-bit budget it turns 4 bits per weight into 5.
+# layer at the 4-bit budget it turns 4 bits per weight into 5. One bit is the cost of a plain
+# bitmask, not a lower bound: a mask whose positions are independent, each kept with probability
+# `1 - c`, can be entropy-coded in `H(c) = -c log2 c - (1 - c) log2 (1 - c)` bits per weight.
 
 # %%
 print(f"mask overhead over FP16: {mask_overhead():.2%}")
+mask_entropy = stats.entropy([sparsity, 1 - sparsity], base=2)
+print(f"entropy-coded mask at {sparsity:.0%} sparsity: {mask_entropy:.3f} bit per weight "
+      f"({mask_entropy / 16:.2%} of FP16)")
+assert abs(mask_entropy - 0.811) < 1e-3
 print(f"bytes for this layer: INT4 {storage_bytes(w.size, 4)}, "
       f"75% pruned + bitmask {storage_bytes(w.size, bitmask_bits_per_weight(0.75))}, "
       f"FP16 {storage_bytes(w.size, 16)}")
@@ -268,8 +303,9 @@ print(f"3-bit quantization sets {answer_zero_fraction:.1%} of the weights to zer
 #   the max-abs rule and a coarse grid search.
 # - Magnitude pruning removes exactly `round(c * n)` weights; for a symmetric distribution the
 #   cut is `F^-1(1/2 + c/2)`.
-# - Equal compression over FP16 pairs b bits with sparsity `1 - b/16`; unstructured pruning pays
-#   at least one mask bit per weight (6.25 % of FP16) on top.
+# - Equal compression over FP16 pairs b bits with sparsity `1 - b/16`; unstructured pruning also
+#   stores its mask: one bit per weight as a bitmask (6.25 % of FP16), about 0.81 bit
+#   entropy-coded at 75 % sparsity.
 # - On normal weights, quantization's SNR is far higher at every budget.
 #
 # **Next:** notebook 2 computes these SNRs exactly for the normal distribution and shows why the

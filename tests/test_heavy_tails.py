@@ -3,9 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pvq.distributions import limit_for_kurtosis, truncated_student_t
-from pvq.heavy_tails import crossover_kurtosis, snr_gap_db, snr_gap_map, tensor_snr_table, win_rates
+from pvq.heavy_tails import (authors_snr_db, clean_zoo, crossover_kurtosis, quirk_counts, snr_gap_db,
+                             snr_gap_map, tensor_snr_table, win_rates, win_rates_by_bits, zoo_rms)
 from pvq.metrics import kurtosis, snr_db
 from pvq.prune import magnitude_prune
 from pvq.quantize import mse_scale, quantize
@@ -52,3 +54,43 @@ def test_win_rates_count_pruning_wins():
     rates = win_rates(table, "bits")
     assert rates.loc[2, "pruning wins"] == pytest.approx(2 / 3) and rates.loc[2, "tensors"] == 3
     assert rates.loc[4, "pruning wins"] == 0.0
+
+
+def _zoo_like(rows: list[tuple[int, float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["bits", "sample_kurtosis", "quant_sqnr_db",
+                                       "pruning_sqnr_db"])
+
+
+def test_each_quirk_is_flagged_counted_and_removed_once():
+    table = _zoo_like([(2, 1.0, 8.0, 3.0), (2, -3.0, 8.0, 9.0), (2, np.inf, 8.0, np.inf),
+                       (4, 0.5, 19.0, np.inf), (4, 2.0, 19.0, 5.0)])
+    counts = quirk_counts(table)
+    assert counts.loc[2].to_dict() == {"infinite pruning SNR": 1, "excess kurtosis exactly -3": 1,
+                                       "infinite excess kurtosis": 1, "any quirk": 2, "clean": 1}
+    assert counts.loc[4, "any quirk"] == 1 and counts.loc[4, "clean"] == 1
+    clean = clean_zoo(table)
+    assert list(clean.index) == [0, 4] and list(clean["kurtosis"]) == [4.0, 5.0]
+    rates = win_rates_by_bits(table)
+    assert rates.loc[2, ("all rows", "tensors")] == 3 and rates.loc[2, ("clean rows", "tensors")] == 1
+    assert rates.loc[2, ("all rows", "pruning wins")] == pytest.approx(2 / 3)
+
+
+def test_zoo_rms_inverts_the_snr():
+    table = pd.DataFrame({"quant_mse": [1e-4], "quant_sqnr_db": [20.0]})
+    assert zoo_rms(table).iloc[0] == pytest.approx(0.1)
+
+
+def test_authors_procedure_in_fp32_matches_the_course_on_large_weights():
+    w = np.random.default_rng(1).normal(0.0, 1.0, 4096)
+    quant, pruning = authors_snr_db(w, 4, torch.float32)
+    assert pruning == pytest.approx(snr_db(w, magnitude_prune(w, 0.75)), abs=1e-4)
+    # their 100-point search is close to the MSE-optimal scale for weights of size 1
+    assert quant == pytest.approx(snr_db(w, quantize(w, 4, mse_scale(w, 4))), abs=0.1)
+
+
+def test_authors_procedure_in_fp16_loses_snr_on_small_weights():
+    w = np.random.default_rng(0).normal(0.0, 0.005, (256, 256))
+    half, single = authors_snr_db(w, 8), authors_snr_db(w, 8, torch.float32)
+    assert half[0] < single[0] - 1.0
+    with pytest.raises(ValueError, match="weights"):
+        authors_snr_db(np.array([np.nan]), 8)

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import optimize
 
-from pvq._validation import check_bits, check_real, check_real_sequence
+from pvq._validation import check_bits, check_real, check_real_sequence, check_weights
 from pvq.compression import equivalent_sparsity
 from pvq.distributions import DEFAULT_DF, limit_for_kurtosis, truncated_student_t
 from pvq.metrics import kurtosis, snr_db
@@ -90,3 +91,79 @@ def win_rates(table: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     wins = table.assign(pruning_wins=table.pruning_sqnr_db > table.quant_sqnr_db)
     return wins.groupby(by, observed=True).pruning_wins.agg(["mean", "size"]).rename(
         columns={"mean": "pruning wins", "size": "tensors"})
+
+
+#: The model-zoo table's quirks: rows whose numbers are artefacts of the authors' FP16 arithmetic,
+#: not measurements. Each maps to a test on the table (``pvq.data.model_zoo_sqnr`` columns).
+ZOO_QUIRKS = {
+    "infinite pruning SNR": lambda table: np.isinf(table.pruning_sqnr_db),
+    "excess kurtosis exactly -3": lambda table: table.sample_kurtosis == -3,
+    "infinite excess kurtosis": lambda table: np.isinf(table.sample_kurtosis),
+}
+
+
+def zoo_quirks(table: pd.DataFrame) -> pd.DataFrame:
+    """One boolean column per entry of ``ZOO_QUIRKS`` (a row may have several), same index."""
+    return pd.DataFrame({name: test(table) for name, test in ZOO_QUIRKS.items()}, index=table.index)
+
+
+def quirk_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows per bit-width flagged by each quirk, by any quirk, and the clean rows left."""
+    flags = zoo_quirks(table).assign(**{"any quirk": lambda f: f.any(axis=1)})
+    counts = flags.groupby(table.bits).sum()
+    counts["clean"] = table.groupby("bits").size() - counts["any quirk"]
+    return counts
+
+
+def clean_zoo(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows without any quirk, with the Pearson ``kurtosis`` (excess + 3) added.
+
+    The one place where the course decides which rows of the model-zoo table it believes.
+    """
+    clean = table[~zoo_quirks(table).any(axis=1)]
+    return clean.assign(kurtosis=clean.sample_kurtosis + 3.0)
+
+
+def win_rates_by_bits(table: pd.DataFrame) -> pd.DataFrame:
+    """Share of tensors where pruning wins per bit-width, over all rows and over ``clean_zoo``."""
+    every, clean = win_rates(table, "bits"), win_rates(clean_zoo(table), "bits")
+    return pd.concat({"all rows": every, "clean rows": clean}, axis=1)
+
+
+def zoo_rms(table: pd.DataFrame) -> pd.Series:
+    """Each row's weight rms, from its SNR and MSE: ``sqrt(quant_mse 10^(SNR/10))``."""
+    return np.sqrt(table.quant_mse * 10 ** (table.quant_sqnr_db / 10)).rename("rms")
+
+
+def _authors_quantize(t: torch.Tensor, bits: int, scale: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(torch.round(t / scale), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) * scale
+
+
+def authors_snr_db(weights: np.ndarray, bits: int,
+                   dtype: torch.dtype = torch.float16) -> tuple[float, float]:
+    """``(quantization, pruning)`` SNR in dB as the authors' code measured the model-zoo table.
+
+    Their ``quant_pruning_weights_sqnr.py`` converts the weights to FP16 and then, in torch:
+    searches 100 clipping ranges ``k (max|w| + 0.5) / 100`` with the summed squared error computed
+    in the weights' dtype (a 0-d float32 scale does not promote an FP16 tensor); quantizes at the
+    winner with a 1-d float32 scale (which does promote, so the final error is float32); divides by
+    ``mean(w^2)`` in the weights' dtype. Pruning: ``mean((w - mask w)^2)`` in the weights' dtype,
+    ``int(c n)`` smallest magnitudes pruned. ``dtype=torch.float32`` runs the same steps in FP32.
+    """
+    check_weights(weights, "weights")
+    bits = check_bits(bits)
+    t = torch.as_tensor(np.asarray(weights, dtype=np.float32)).to(dtype).flatten()
+    top = 2 ** (bits - 1) - 1
+    step = (float(t.abs().max()) + 0.5) / 100
+    losses = [float(torch.sum((t - _authors_quantize(t, bits, torch.tensor(step * k) / top)) ** 2))
+              for k in range(1, 101)]
+    best = 1 + int(np.argmin(losses))
+    t_q = _authors_quantize(t, bits, torch.tensor([step * best], dtype=torch.float32) / top)
+    power = float(torch.mean(t**2))
+    quant_error = float(((t - t_q) ** 2).mean())
+    mask = torch.ones_like(t)
+    mask[torch.argsort(t.abs(), stable=True)[: int(equivalent_sparsity(bits) * t.numel())]] = 0
+    pruning_error = float(torch.mean((t - mask * t) ** 2))
+    quant_db, pruning_db = (float(10 * np.log10(power / e)) if e > 0 else float("inf")
+                            for e in (quant_error, pruning_error))
+    return quant_db, pruning_db
