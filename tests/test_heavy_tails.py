@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pvq.data import model_zoo_sqnr
 from pvq.distributions import limit_for_kurtosis, truncated_student_t
 from pvq.heavy_tails import (authors_snr_db, clean_zoo, crossover_kurtosis, quirk_counts, snr_gap_db,
                              snr_gap_map, tensor_snr_table, win_rates, win_rates_by_bits, zoo_rms)
@@ -94,3 +95,11 @@ def test_authors_procedure_in_fp16_loses_snr_on_small_weights():
     assert half[0] < single[0] - 1.0
     with pytest.raises(ValueError, match="weights"):
         authors_snr_db(np.array([np.nan]), 8)
+
+
+def test_the_shipped_table_has_the_quirks_notebook_3_reports():
+    counts = quirk_counts(model_zoo_sqnr())
+    assert (counts["excess kurtosis exactly -3"] == 139).all()
+    assert (counts["infinite excess kurtosis"] == 12).all()
+    assert counts["infinite pruning SNR"].is_monotonic_increasing
+    assert counts["any quirk"].sum() == 1326 and counts.loc[2, "clean"] == 2546
