@@ -369,3 +369,17 @@ def test_pruning_k_is_the_most_that_fits(n, budget, mask):
 def test_layer_snr_rejects_what_is_not_numbers(errors, energies):
     with pytest.raises(TypeError, match="errors|energies"):
         layer_snr_db(errors, energies)
+
+
+def test_the_papers_rule_and_charged_scales_share_the_quantizer():
+    W, X = tiny_layer(outputs=3, inputs=32)
+    table = sweep_layer(W, X, bit_widths=(2,), count=2, size=32, granularity=32,
+                        count_scales=[False, True])
+    free, charged = table[~table.scales_charged], table[table.scales_charged]
+    assert list(free.k) == [4, 4] and list(charged.k) == [5, 5]
+    np.testing.assert_array_equal(free.quant_heuristic.to_numpy(),
+                                  charged.quant_heuristic.to_numpy())
+    ranges = snr_ranges(table.assign(model="tiny", layer="dense"))
+    assert list(ranges.scales_charged) == [False, True]
+    with pytest.raises(TypeError, match="count_scales"):
+        sweep_layer(W, X, bit_widths=(2,), count=1, size=32, count_scales="yes")

@@ -23,6 +23,7 @@ over chunks on each end, and ``verdict`` names a winner only when the intervals 
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -235,19 +236,20 @@ def _as_tuple(values: object) -> tuple:
 def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3, 4),
                 count: int = DEFAULT_COUNT, seed: int = 0, size: int = CHUNK_SIZE, *,
                 granularity: str | int | Sequence[str | int] = PAPER_GRANULARITY,
-                count_scales: bool = True, mask: str | Sequence[str] = "none"
+                count_scales: bool | Sequence[bool] = True, mask: str | Sequence[str] = "none"
                 ) -> pd.DataFrame:
     """``bracket_chunk`` for ``count`` sampled chunks (``sample_chunks``) at every bit-width,
-    scale ``granularity`` and pruning ``mask`` (each one value or a list); pruning's box is the
-    paper's (``pvq.bounds.pruning_box(W)``). One row per chunk, b, granularity and mask.
+    scale ``granularity``, ``count_scales`` and pruning ``mask`` (each one value or a list);
+    pruning's box is the paper's (``pvq.bounds.pruning_box(W)``). One row per chunk and
+    setting.
 
     Quantization costs ``quant_bits = b + scale_bits`` per weight, ``scale_bits`` its 16-bit
-    scales (``pvq.metadata.scale_bits_per_weight``; 0 with ``count_scales=False``). Pruning
+    scales (``pvq.metadata.scale_bits_per_weight``) when ``count_scales``, else 0. Pruning
     keeps the most non-zeros k (``pvq.metadata.pruning_k``) whose cost ``prune_bits`` (16-bit
     values and the ``mask``) fits in ``quant_bits``: the paper's model ``k <= n b / 16`` with
-    the paper's granularity and ``mask="none"`` (its 0.5 / outputs bits of scales move no k on
-    the course's layers). Each (chunk, b, granularity) is quantized once, each (chunk, k)
-    pruned once.
+    ``mask="none"`` and the paper's granularity (its 0.5 / outputs bits of scales move no k on
+    the course's layers), or with ``count_scales=False`` (the paper's rule: nothing charged).
+    Each (chunk, b, granularity) is quantized once, each (chunk, k) pruned once.
 
     Runs with one BLAS thread: the matrices are 33 x 33, where threads cost more than they save
     (and one thread makes the solver's arithmetic the same on every machine).
@@ -255,10 +257,12 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     bit_widths = [check_bits(bits, maximum=16) for bits in _as_tuple(bit_widths)]
     granularities = [check_granularity(g) for g in _as_tuple(granularity)]
     masks = [check_mask(m) for m in _as_tuple(mask)]
-    if not (bit_widths and granularities and masks):
-        raise ValueError("bit_widths, granularity and mask must not be empty")
-    if not isinstance(count_scales, bool):
-        raise TypeError(f"count_scales must be True or False, got {count_scales!r}")
+    charges = list(_as_tuple(count_scales))
+    if not (bit_widths and granularities and masks and charges):
+        raise ValueError("bit_widths, granularity, count_scales and mask must not be empty")
+    if not all(isinstance(charge, bool) for charge in charges):
+        raise TypeError(f"count_scales must be True, False or a list of them, "
+                        f"got {count_scales!r}")
     chunks = sample_chunks(W, X, count, seed, size)
     W = to_numpy(W)
     lower, upper = pruning_box(W)
@@ -267,23 +271,22 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     rows = []
     with threadpool_limits(limits=1, user_api="blas"):
         for index, chunk in enumerate(chunks):
-            n = chunk.w.size
-            for bits in bit_widths:
-                for g in granularities:
-                    scale_bits = scale_bits_per_weight(outputs, inputs, g, size) \
-                        if count_scales else 0.0
-                    quant = _quant_errors(chunk, bits, chunk_scales(W, chunk, bits, g))
-                    for m in masks:
-                        k = pruning_k(n, bits + scale_bits, m, inputs)
-                        if (index, k) not in pruned:
-                            pruned[index, k] = _prune_errors(chunk, k, lower, upper)
-                        rows.append({
-                            "output": chunk.output, "start": chunk.inputs.start, "n": n,
-                            "bits": bits, "granularity": granularity_label(g), "mask": m,
-                            "scale_bits": scale_bits, "quant_bits": bits + scale_bits, "k": k,
-                            "prune_bits": pruning_bits_per_weight(k, n, m, inputs),
-                            "energy": float(chunk.w @ chunk.G @ chunk.w), **quant,
-                            **pruned[index, k]})
+            n, energy = chunk.w.size, float(chunk.w @ chunk.G @ chunk.w)
+            for bits, g in itertools.product(bit_widths, granularities):
+                quant = _quant_errors(chunk, bits, chunk_scales(W, chunk, bits, g))
+                for charge, m in itertools.product(charges, masks):
+                    scale_bits = scale_bits_per_weight(outputs, inputs, g, size) if charge \
+                        else 0.0
+                    k = pruning_k(n, bits + scale_bits, m, inputs)
+                    if (index, k) not in pruned:
+                        pruned[index, k] = _prune_errors(chunk, k, lower, upper)
+                    rows.append({
+                        "output": chunk.output, "start": chunk.inputs.start, "n": n,
+                        "bits": bits, "granularity": granularity_label(g),
+                        "scales_charged": charge, "mask": m, "scale_bits": scale_bits,
+                        "quant_bits": bits + scale_bits, "k": k,
+                        "prune_bits": pruning_bits_per_weight(k, n, m, inputs),
+                        "energy": energy, **quant, **pruned[index, k]})
     return pd.DataFrame(rows)
 
 
@@ -359,13 +362,13 @@ def bootstrap_snr_intervals(errors: pd.DataFrame, energies: Sequence[float], *,
 
 
 def snr_ranges(chunks: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, layer, bits[, granularity, mask]) of a ``sweep_layers`` table: the
-    layer SNR (``layer_snr_db``) of every error column, a bootstrap interval over chunks
-    (``bootstrap_snr_intervals``) on each of the four ends (columns ``... low (dB)`` and
-    ``... high (dB)``), each side's bits per weight, pruning's real sparsity ``1 - sum k /
-    sum n``, the sample size, whether every pruned chunk was certified optimal (gap <
-    ``CERTIFIED_GAP``) and the ``verdict`` of the intervals' outer ends."""
-    keys = ["model", "layer", "bits"] + [key for key in ("granularity", "mask")
+    """One row per (model, layer, bits[, granularity, scales_charged, mask]) of a
+    ``sweep_layers`` table: the layer SNR (``layer_snr_db``) of every error column, a bootstrap
+    interval over chunks (``bootstrap_snr_intervals``) on each of the four ends (columns
+    ``... low (dB)`` and ``... high (dB)``), each side's bits per weight, pruning's real
+    sparsity ``1 - sum k / sum n``, the sample size, whether every pruned chunk was certified
+    optimal (gap < ``CERTIFIED_GAP``) and the ``verdict`` of the intervals' outer ends."""
+    keys = ["model", "layer", "bits"] + [key for key in ("granularity", "scales_charged", "mask")
                                          if key in chunks.columns]
     missing = {"model", "layer", "bits", "k", "n"} | set(ERROR_COLUMNS) | {"energy", "prune_gap"}
     missing -= set(chunks.columns)
