@@ -3,6 +3,7 @@
 Prints the markdown section of BENCHMARKS.md (run by scripts/benchmark.py, or on its own):
 
     .venv/bin/python scripts/bench_layer_verdicts.py [--quick] [--part verdicts|granularity]
+                                                      [--bits 2 3] [--layers MODEL:LAYER ...]
                                                       [--csv PREFIX]
 
 1. ``verdicts``: every layer of ``pvq.layer_bounds.COURSE_LAYERS`` at b = 2, 3, 4, 16 seeded
@@ -10,7 +11,8 @@ Prints the markdown section of BENCHMARKS.md (run by scripts/benchmark.py, or on
    slice across all outputs) and the paper's rule (k <= n b / 16, no metadata charged):
    each end of both SNR ranges with its 95 % bootstrap interval over chunks, and the verdict
    of the intervals.
-2. ``granularity``: the same chunks at b = 2 and 3 with one scale per tensor, per input
+2. ``granularity``: the same chunks (at b = 2 and 3 unless --bits says otherwise; on every
+   course layer unless --layers names some) with one scale per tensor, per input
    slice, per output channel, per group of 32 and of 8 inputs; the verdict under the paper's
    rule (nothing charged), with the scales charged (16 bits each) and with pruning's mask
    charged too (bitmask, entropy-coded, CSR).
@@ -66,9 +68,10 @@ def verdict_section(count: int, csv: str | None) -> None:
               f"{SHORT[row.verdict]} |")
 
 
-def granularity_section(count: int, csv: str | None) -> None:
+def granularity_section(count: int, csv: str | None, layers=COURSE_LAYERS,
+                        bit_widths=GRANULARITY_BITS) -> None:
     start = time.perf_counter()
-    chunks = sweep_layers(COURSE_LAYERS, bit_widths=GRANULARITY_BITS, count=count, seed=0,
+    chunks = sweep_layers(layers, bit_widths=bit_widths, count=count, seed=0,
                           granularity=GRANULARITIES, count_scales=[False, True], mask=MASKS)
     ranges = snr_ranges(chunks)
     seconds = time.perf_counter() - start
@@ -78,7 +81,7 @@ def granularity_section(count: int, csv: str | None) -> None:
     names = ["nothing charged", "scales", "scales + bitmask", "scales + entropy mask",
              "scales + CSR"]
     print(f"\n### Scale granularity and metadata ({count} chunks per layer, b = "
-          f"{', '.join(map(str, GRANULARITY_BITS))})\n")
+          f"{', '.join(map(str, bit_widths))})\n")
     print(f"Verdict (Q / P / ?, as above) and quantization's achieved SNR minus pruning's "
           f"exact SNR in dB, with quantization's bits per weight (b + 16 bits per scale) per "
           f"granularity; pruning keeps the most values whose bits (16 per value, "
@@ -100,14 +103,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="4 chunks per layer, not 16")
     parser.add_argument("--part", choices=["verdicts", "granularity"], help="only this table")
+    parser.add_argument("--bits", type=int, nargs="+", default=list(GRANULARITY_BITS),
+                        help="bit-widths of the granularity table")
+    parser.add_argument("--layers", nargs="+", metavar="MODEL:LAYER",
+                        help="layers of the granularity table (default: every course layer)")
     parser.add_argument("--csv", help="also write the tables to PREFIX-*.csv")
     args = parser.parse_args()
+    layers = [tuple(name.split(":", 1)) for name in args.layers] if args.layers \
+        else COURSE_LAYERS
     count = 4 if args.quick else DEFAULT_COUNT
     print("## Per-layer verdicts on a larger sample (`pvq.layer_bounds`)\n")
     if args.part in (None, "verdicts"):
         verdict_section(count, args.csv)
     if args.part in (None, "granularity"):
-        granularity_section(count, args.csv)
+        granularity_section(count, args.csv, layers, tuple(args.bits))
 
 
 if __name__ == "__main__":
