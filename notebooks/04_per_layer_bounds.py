@@ -696,8 +696,8 @@ assert abs(cell.loc[("tensor", "scales charged"), "quant heuristic (dB)"]
 # Why are some intervals so wide? A layer's chunks differ: a few hold most of the output energy
 # or the largest weights. Pick a layer below to see its weights (notebook 3's question: how
 # heavy are the tails? kurtosis is the Pearson kurtosis, 3 for a normal, as in notebook 3)
-# next to each sampled chunk's SNR for both methods. Nothing is solved again; the menu only
-# re-plots `chunk_table`.
+# next to each sampled chunk's SNR for both methods (a chunk whose SDP bound is zero error
+# has no bound marker). Nothing is solved again; the menu only re-plots `chunk_table`.
 
 # %%
 LAYER_WEIGHTS = {name: layer_problem(model, layer).w
@@ -718,14 +718,16 @@ def draw_layer(layer):
     left.set(xlabel="weight", ylabel="count (log scale)",
              title=f"{layer}: {w.size:,} weights, kurtosis (Pearson) {kurtosis(w):.1f}")
     at = np.arange(len(rows))
-    for method, achieved, bound, offset in (("quantization", "quant_heuristic", "quant_bound",
-                                             -0.15),
-                                            ("pruning", "prune_exact", "prune_bound", 0.15)):
-        right.vlines(at + offset, chunk_snr(rows[achieved], rows.energy),
-                     chunk_snr(rows[bound], rows.energy), lw=4, color=COLORS[method],
-                     label=f"{method}: achieved .. bound")
+    right.scatter(at, chunk_snr(rows.quant_heuristic, rows.energy), marker="o", s=30,
+                  color=COLORS["quantization"], label="quantization: achieved")
+    with np.errstate(divide="ignore"):  # a bound of zero error has no finite SNR: not drawn
+        bound = chunk_snr(rows.quant_bound, rows.energy).replace(np.inf, np.nan)
+    right.scatter(at, bound, marker="_", s=120, color=COLORS["quantization"],
+                  label="quantization: SDP bound")
+    right.scatter(at, chunk_snr(rows.prune_exact, rows.energy), marker="D", s=30,
+                  color=COLORS["pruning"], label="pruning: exact (certified)")
     right.set(xlabel="sampled chunk", ylabel="chunk SNR (dB)", xticks=at)
-    right.legend(fontsize="x-small")
+    right.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plt.show()
 
 
