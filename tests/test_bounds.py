@@ -27,8 +27,10 @@ from pvq.bounds import (
     quant_heuristic,
     quant_sdp_bound,
     quant_sdp_relaxation,
+    sdp_samples,
     synthetic_chunk,
 )
+from pvq.layer_bounds import layer_problem, sample_chunks
 from pvq.quantize import grid_limits, mse_scale, quantize
 
 
@@ -137,8 +139,9 @@ def test_candidates_name_their_method_and_sdp_rounding_joins_them():
     scale = mse_scale(w, 3)
     relaxation = quant_sdp_relaxation(G, w, 3, scale)
     candidates = quant_candidates(G, w, 3, scale, relaxation=relaxation)
-    assert {"nearest", "gptq", "gptq act-order", "sdp rounding"} <= set(candidates)
-    for name in ("nearest", "gptq", "gptq act-order", "sdp rounding"):
+    starts = ("nearest", "gptq", "gptq act-order", "sdp rounding", "sdp one-opt (authors)")
+    assert set(starts) <= set(candidates)
+    for name in starts:
         assert candidates[name + " + greedy"][1] <= candidates[name][1] * (1 + 1e-12)
     winner = best_method(candidates)
     assert candidates[winner][1] == min(error for _, error in candidates.values())
@@ -269,6 +272,100 @@ def test_heuristics_improve_on_magnitude_and_the_exact_search_on_them():
     assert prune_exact(G, w, 5, lower, upper)[1] <= heuristic * (1 + 1e-12)
 
 
+def authors_one_opt(G, w, bits, scale, samples) -> float:
+    """The authors' achievable error, written from their ``icqm`` / ``oneopt_clipped``
+    (quantization/optimizers_sdp.py), one sample at a time: round the sample, repeat the
+    single-coordinate move that lowers ``x^T P x + 2 q^T x`` most until ``P_ii >= |g_i|``
+    for all i, clip to the grid; the best sample's error. Zero rows of P are left alone, as
+    their code removes them."""
+    lowest, highest = grid_limits(bits)
+    P, q = scale**2 * G, -scale * (G @ w)
+    live = np.diag(P) > 0
+    best = np.inf
+    for sample in samples:
+        x = np.round(sample)
+        g = 2.0 * (P @ x + q)
+        while not np.all(np.diag(P)[live] >= np.abs(g[live])):
+            c = np.zeros(w.size)
+            c[live] = np.round(-g[live] / (2.0 * np.diag(P)[live]))
+            i = int(np.argmin(c**2 * np.diag(P) + c * g))
+            x[i] += c[i]
+            g += 2.0 * c[i] * P[:, i]
+        x = np.clip(x, lowest, highest)
+        best = min(best, float((scale * x - w) @ G @ (scale * x - w)))
+    return best
+
+
+REAL_CHUNKS = [(model, layer, chunk) for model, layer in
+               [("digits_cnn", "conv2"), ("digits_mlp", "fc2"), ("minilm", "blocks.1.mlp.fc2")]
+               for chunk in sample_chunks(*layer_problem(model, layer), 2, seed=7)]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+@pytest.mark.parametrize("model, layer, chunk", REAL_CHUNKS,
+                         ids=[f"{m}-{layer}-{c.output}" for m, layer, c in REAL_CHUNKS])
+def test_plain_heuristic_is_never_worse_than_the_authors_procedure(model, layer, chunk, bits):
+    """18 chunk problems of three course layers: ``quant_heuristic(G, w, bits, scale)`` with no
+    further argument is at most the authors' one-coordinate descent from every SDP sample
+    (the same samples: the library solves the same relaxation deterministically)."""
+    W = layer_problem(model, layer).w
+    scale = mse_scale(W[:, chunk.inputs], bits)  # the paper's scale for the input slice
+    relaxation = quant_sdp_relaxation(chunk.G, chunk.w, bits, scale)
+    theirs = authors_one_opt(chunk.G, chunk.w, bits, scale, sdp_samples(relaxation))
+    candidates = quant_candidates(chunk.G, chunk.w, bits, scale, relaxation)
+    assert candidates["sdp one-opt (authors)"][1] == pytest.approx(theirs, rel=1e-9)
+    _, ours = quant_heuristic(chunk.G, chunk.w, bits, scale)
+    assert ours <= theirs * (1 + 1e-12)
+    assert relaxation.bound <= ours
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 12), st.integers(0, 10_000), st.integers(2, 4))
+def test_authors_descent_matches_their_loop_on_synthetic_chunks(n, seed, bits):
+    G, w = synthetic_chunk(n, seed)
+    G[:, 0] = G[0, :] = 0.0  # an input that never fires: their code drops its zero row
+    scale = mse_scale(w, bits)
+    relaxation = quant_sdp_relaxation(G, w, bits, scale)
+    theirs = authors_one_opt(G, w, bits, scale, sdp_samples(relaxation))
+    candidates = quant_candidates(G, w, bits, scale, relaxation)
+    assert candidates["sdp one-opt (authors)"][1] == pytest.approx(theirs, rel=1e-9, abs=1e-12)
+    assert quant_heuristic(G, w, bits, scale, relaxation=relaxation)[1] <= theirs + 1e-12
+
+
+def test_sdp_samples_are_3n_seeded_draws_around_the_relaxed_point():
+    G, w = synthetic_chunk(6, 1)
+    relaxation = quant_sdp_relaxation(G, w, 3, mse_scale(w, 3))
+    samples = sdp_samples(relaxation)
+    assert samples.shape == (18, 6)
+    np.testing.assert_array_equal(samples, sdp_samples(relaxation))
+    with pytest.raises(TypeError, match="relaxation"):
+        sdp_samples("not a relaxation")
+
+
+def test_a_box_of_zero_width_forces_the_pruned_weights_to_zero():
+    G, w = synthetic_chunk(8, 1)
+    w_hat, error = prune_exact(G, w, 3, 0.0, 0.0)
+    np.testing.assert_array_equal(w_hat, np.zeros(8))
+    assert error == pytest.approx(float(w @ G @ w), rel=1e-12)
+    lower, upper = np.r_[0.0, 0.0, -np.ones(6)], np.r_[0.0, 0.0, np.ones(6)]
+    w_hat, error = prune_exact(G, w, 3, lower, upper)
+    assert w_hat[0] == w_hat[1] == 0.0
+    assert error == pytest.approx(prune_brute_force(G, w, 3, lower, upper)[1], rel=1e-9)
+
+
+def test_numpy_integers_are_integers_and_bools_are_not():
+    assert equal_compression_k(np.int64(32), np.int64(2)) == 4
+    G, w = synthetic_chunk(np.int64(5), np.int64(3), rows=np.int32(7))
+    assert G.shape == (5, 5)
+    assert prune_branch_and_bound(G, w, np.int64(2), -3, 3, enumeration_limit=np.int64(0)).gap \
+        < 1e-6
+    assert len(layer_chunks(np.ones((2, 6)), np.ones((4, 6)), size=np.int64(4))) == 4
+    with pytest.raises(TypeError, match="n must be an integer"):
+        equal_compression_k(True, 2)
+    with pytest.raises(TypeError, match="size"):
+        layer_chunks(np.ones((2, 6)), np.ones((4, 6)), size=4.0)
+
+
 # ---------------------------------------------------------------- bad input
 
 
@@ -295,6 +392,12 @@ G_GOOD, W_GOOD = synthetic_chunk(4, 0)
     (lambda: quant_sdp_bound(G_GOOD, W_GOOD, 4, float("nan")), ValueError, "scale"),
     (lambda: quant_sdp_bound(np.full((4, 4), np.nan), W_GOOD, 4, 0.1), ValueError, "G"),
     (lambda: layer_chunks(np.ones((2, 3)), np.ones((5, 4))), ValueError, "same number"),
+    (lambda: synthetic_chunk(4, rows=0), ValueError, "rows"),
+    (lambda: synthetic_chunk(4, rows=-3), ValueError, "rows"),
+    (lambda: synthetic_chunk(4, rows=2.5), TypeError, "rows"),
+    (lambda: synthetic_chunk(0), ValueError, "n must"),
+    (lambda: synthetic_chunk(4, seed=-1), ValueError, "seed"),
+    (lambda: quant_candidates(G_GOOD, W_GOOD, 2, 0.1, relaxation="x"), TypeError, "relaxation"),
 ])
 def test_bad_input_is_named(call, error, word):
     with pytest.raises(error, match=word):

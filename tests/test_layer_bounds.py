@@ -14,7 +14,9 @@ from pvq.bounds import layer_chunks, prune_brute_force, pruning_box
 from pvq.layer_bounds import (
     COURSE_LAYERS,
     ERROR_COLUMNS,
+    bootstrap_snr_intervals,
     bracket_chunk,
+    chunk_scales,
     layer_problem,
     layer_snr_db,
     sample_chunks,
@@ -22,6 +24,12 @@ from pvq.layer_bounds import (
     sweep_layer,
     sweep_layers,
     verdict,
+)
+from pvq.metadata import (
+    binary_entropy,
+    pruning_bits_per_weight,
+    pruning_k,
+    scale_bits_per_weight,
 )
 from pvq.metrics import snr_db
 from pvq.quantize import grid_limits, mse_scale, quantize
@@ -36,8 +44,8 @@ def tiny_layer(outputs=3, inputs=12, samples=40, seed=0):
 
 @pytest.fixture(scope="module")
 def tiny_sweep():
-    W, X = tiny_layer()
-    return sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=6)
+    W, X = tiny_layer(inputs=16)
+    return sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=8)
 
 
 def grid_optimum(G, w, bits, scale) -> float:
@@ -133,7 +141,11 @@ def test_every_bracket_is_ordered(tiny_sweep):
     assert (rows.prune_bound <= rows.prune_exact + slack).all()
     assert (rows.prune_exact <= rows.prune_heuristic + slack).all()
     assert (rows.prune_heuristic <= rows.prune_magnitude + slack).all()
-    assert list(rows.k) == [round(n * b / 16) for n, b in zip(rows.n, rows.bits)]
+    # 3 outputs x 16 inputs in slices of 8: 16 bits of scale per slice add 2/3 bit per weight;
+    # pruning keeps the most values that fit: 16 k / n <= b + 2/3, one of 8 at 2 and 3 bits
+    assert np.allclose(rows.scale_bits, 16 * 2 / 48) and (rows.granularity == "input slice").all()
+    assert list(rows.k) == [1] * 8 and list(rows.n) == [8] * 8
+    assert (rows.prune_bits <= rows.quant_bits + 1e-12).all() and (rows["mask"] == "none").all()
     assert len(rows) == 8 and set(rows.bits) == {2, 3}
 
 
@@ -150,8 +162,8 @@ def test_a_bracket_holds_the_exhaustive_optima():
 
 
 def test_the_sweep_is_the_same_twice(tiny_sweep):
-    W, X = tiny_layer()
-    again = sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=6)
+    W, X = tiny_layer(inputs=16)
+    again = sweep_layer(W, X, bit_widths=(2, 3), count=4, seed=1, size=8)
     pd.testing.assert_frame_equal(again, tiny_sweep, check_exact=False, rtol=1e-9)
 
 
@@ -161,7 +173,7 @@ def test_the_sweep_is_the_same_twice(tiny_sweep):
 def test_snr_ranges_are_ordered_and_certified(tiny_sweep):
     table = snr_ranges(tiny_sweep.assign(model="tiny", layer="dense"))
     assert list(table.bits) == [2, 3] and list(table.chunks) == [4, 4]
-    assert list(table.sparsity) == [0.875, 0.8125]
+    assert list(table.sparsity) == [0.875, 0.875]
     columns = list(ERROR_COLUMNS.values())
     nearest, heuristic, bound, magnitude, prune_heuristic, exact, prune_bound = (
         table[c] for c in columns)
@@ -174,10 +186,49 @@ def test_snr_ranges_are_ordered_and_certified(tiny_sweep):
 
 
 @pytest.mark.parametrize("ranges, expected", [
-    ((20, 25, 10, 10), "quantization"), ((5, 8, 10, 10), "pruning"), ((9, 12, 10, 10), "overlap"),
-    ((10, 12, 10, 10), "overlap"), ((20, 25, 18, 21), "overlap")])
+    ((20, 25, 10, 10), "quantization"), ((5, 8, 10, 10), "pruning"),
+    ((9, 12, 10, 10), "not decided"), ((10, 12, 10, 10), "not decided"),
+    ((20, 25, 18, 21), "not decided"), ((np.float32(20), math.inf, 10, 10), "quantization"),
+    ((np.int64(5), 8, 10, math.inf), "pruning")])
 def test_verdict_needs_ranges_that_do_not_overlap(ranges, expected):
     assert verdict(*ranges) == expected
+
+
+@pytest.mark.parametrize("ranges, error, word", [
+    ((math.nan, 25, 10, 10), ValueError, "quant_low"), ((20, 25, 10, math.nan), ValueError,
+                                                        "prune_high"),
+    (("20", 25, 10, 10), TypeError, "quant_low"), ((20, 25, True, 10), TypeError, "prune_low"),
+    ((26, 25, 10, 10), ValueError, "quant_low must be <= quant_high"),
+    ((20, 25, 11, 10), ValueError, "prune_low must be <= prune_high")])
+def test_verdict_rejects_bad_ranges(ranges, error, word):
+    with pytest.raises(error, match=word):
+        verdict(*ranges)
+
+
+def test_snr_ranges_put_bootstrap_intervals_around_each_end(tiny_sweep):
+    table = snr_ranges(tiny_sweep.assign(model="tiny", layer="dense"))
+    for end in ("quant heuristic", "quant bound", "prune exact", "prune bound"):
+        low, point, high = (table[f"{end} low (dB)"], table[f"{end} (dB)"],
+                            table[f"{end} high (dB)"])
+        assert (low <= point + 1e-9).all() and (point <= high + 1e-9).all()
+        assert (low < high).all()
+    # the verdict uses the outer ends of the intervals, so it is never bolder than the points
+    for _, row in table.iterrows():
+        assert row.verdict == verdict(row["quant heuristic low (dB)"],
+                                      row["quant bound high (dB)"], row["prune exact low (dB)"],
+                                      row["prune bound high (dB)"])
+
+
+def test_bootstrap_interval_is_exact_for_identical_chunks_and_covers_the_ratio():
+    same = pd.DataFrame({"a": [2.0] * 5, "b": [1.0, 2.0, 3.0, 4.0, 50.0]})
+    intervals = bootstrap_snr_intervals(same, [10.0] * 5)
+    assert intervals["a"] == pytest.approx((10 * math.log10(5), 10 * math.log10(5)))
+    low, high = intervals["b"]
+    assert low < -10 * math.log10(60 / 50) < high
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_snr_intervals(same, [10.0] * 5, level=1.5)
+    with pytest.raises(ValueError, match="one row per chunk"):
+        bootstrap_snr_intervals(same, [10.0] * 4)
 
 
 def test_snr_ranges_names_missing_columns(tiny_sweep):
@@ -205,3 +256,130 @@ def test_every_course_layer_is_a_least_squares_problem(model, layer):
     W, X = layer_problem(model, layer)
     assert W.ndim == X.ndim == 2 and W.shape[1] == X.shape[1]
     assert np.isfinite(W).all() and np.isfinite(X).all() and np.abs(X @ W.T).max() > 0
+
+
+# ---------------------------------------------------------------- scale granularity and metadata
+
+
+def test_chunk_scales_follow_the_granularity():
+    W, X = tiny_layer(outputs=4, inputs=16)
+    chunk = sample_chunks(W, X, 1, seed=2, size=8)[0]
+    o, inputs = chunk.output, chunk.inputs
+    expected = {"tensor": mse_scale(W, 2), "input slice": mse_scale(W[:, inputs], 2),
+                "output channel": mse_scale(W[o], 2)}
+    for granularity, scale in expected.items():
+        np.testing.assert_array_equal(chunk_scales(W, chunk, 2, granularity), np.full(8, scale))
+    groups = chunk_scales(W, chunk, 2, 4)
+    for start in (0, 4):
+        first = inputs.start + start
+        assert (groups[start:start + 4] == mse_scale(W[o, first:first + 4], 2)).all()
+    with pytest.raises(ValueError, match="granularity"):
+        chunk_scales(W, chunk, 2, "per row")
+    with pytest.raises(TypeError, match="granularity"):
+        chunk_scales(W, chunk, 2, 2.5)
+
+
+def test_per_weight_scales_bracket_the_exhaustive_grid_optimum():
+    W, X = tiny_layer(outputs=2, inputs=6)
+    chunk = sample_chunks(W, X, 1, size=6)[0]
+    scales = chunk_scales(W, chunk, 2, 3)  # two groups of 3: two different scales
+    assert scales[0] != scales[3]
+    lower, upper = pruning_box(W)
+    row = bracket_chunk(chunk, 2, lower, upper, scales=scales)
+    lowest, highest = grid_limits(2)
+    points = np.array(list(itertools.product(range(lowest, highest + 1), repeat=6)), float)
+    residuals = points * scales - chunk.w
+    optimum = float(np.einsum("ij,jk,ik->i", residuals, chunk.G, residuals).min())
+    assert row["quant_bound"] <= optimum * (1 + 1e-9) <= row["quant_heuristic"] * (1 + 2e-9)
+
+
+def test_sweep_defaults_to_the_papers_granularity_and_16_chunks():
+    W, X = layer_problem("digits_cnn", "fc")
+    table = sweep_layer(W, X, bit_widths=(np.int64(2),), seed=3)
+    assert len(table) == 16 and (table.granularity == "input slice").all()
+    chunks = sample_chunks(W, X, 16, seed=3)
+    lower, upper = pruning_box(W)
+    first = bracket_chunk(chunks[0], 2, lower, upper, scales=mse_scale(W[:, chunks[0].inputs], 2))
+    for column in ("quant_heuristic", "quant_bound", "prune_exact", "k"):
+        assert table.loc[0, column] == pytest.approx(first[column], rel=1e-9)
+
+
+def test_finer_scales_are_charged_and_pruning_gets_the_same_bits():
+    W, X = tiny_layer(outputs=3, inputs=32)
+    table = sweep_layer(W, X, bit_widths=(2,), count=2, size=32,
+                        granularity=["input slice", 32, 8], mask=["none", "bitmask"])
+    assert len(table) == 2 * 3 * 2
+    rows = table.set_index(["output", "granularity", "mask"]).sort_index()
+    first = rows.index[0][0]
+    charged = rows.loc[first]
+    assert charged.loc[("group of 32", "none"), "quant_bits"] == 2.5
+    assert charged.loc[("group of 8", "none"), "quant_bits"] == 4.0
+    # the most k with 16 k / 32 (+ 1 for the bitmask) <= b + scale bits
+    assert list(charged.k) == [3, 5, 6, 8, 2, 4]  # sorted: group of 32, of 8, input slice
+    assert (table.prune_bits <= table.quant_bits + 1e-12).all()
+    # the same k is pruned once: equal k, equal errors
+    same_k = table.groupby(["output", "k"]).prune_exact.nunique()
+    assert (same_k == 1).all()
+    free = sweep_layer(W, X, bit_widths=(2,), count=2, size=32, granularity=8,
+                       count_scales=False)
+    assert (free.k == 4).all() and (free.quant_bits == 2).all()
+
+
+@pytest.mark.parametrize("model, layer", COURSE_LAYERS)
+def test_the_papers_scales_move_no_k_on_the_course_layers(model, layer):
+    W = layer_problem(model, layer).w
+    outputs, inputs = W.shape
+    for bits in (2, 3, 4):
+        budget = bits + scale_bits_per_weight(outputs, inputs, "input slice")
+        for n in {min(32, inputs), inputs % 32 or 32}:
+            assert pruning_k(n, budget) == n * bits // 16
+
+
+def test_metadata_costs():
+    assert scale_bits_per_weight(4, 64, "tensor") == 16 / 256
+    assert scale_bits_per_weight(4, 64, "input slice") == 16 * 2 / 256
+    assert scale_bits_per_weight(4, 64, "output channel") == 16 / 64
+    assert scale_bits_per_weight(4, 64, 8) == 2.0
+    assert binary_entropy(0.5) == 1.0 and binary_entropy(0.0) == 0.0
+    assert pruning_bits_per_weight(4, 32, "bitmask") == 3.0
+    assert pruning_bits_per_weight(4, 32, "entropy") == pytest.approx(2 + binary_entropy(1 / 8))
+    assert pruning_bits_per_weight(4, 32, "csr", columns=256) == 2 + 8 / 8
+    assert [pruning_k(32, b) for b in (2, 3, 4)] == [4, 6, 8]
+    assert [pruning_k(9, b) for b in (2, 3, 4)] == [1, 1, 2]
+    assert pruning_k(6, 2) == 0
+    with pytest.raises(ValueError, match="mask"):
+        pruning_k(32, 2, "zip")
+    with pytest.raises(ValueError, match="budget_bits"):
+        pruning_k(32, float("nan"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 64), st.floats(0.1, 20.0), st.sampled_from(["none", "bitmask", "entropy"]))
+def test_pruning_k_is_the_most_that_fits(n, budget, mask):
+    k = pruning_k(n, budget, mask)
+    assert 0 <= k <= n
+    if k:
+        assert pruning_bits_per_weight(k, n, mask) <= budget + 1e-9
+    if k < n:
+        assert pruning_bits_per_weight(k + 1, n, mask) > budget
+
+
+@pytest.mark.parametrize("errors, energies", [("ab", "cd"), (["a"], [1.0]), ([1j], [1.0]),
+                                              ([True], [1.0])])
+def test_layer_snr_rejects_what_is_not_numbers(errors, energies):
+    with pytest.raises(TypeError, match="errors|energies"):
+        layer_snr_db(errors, energies)
+
+
+def test_the_papers_rule_and_charged_scales_share_the_quantizer():
+    W, X = tiny_layer(outputs=3, inputs=32)
+    table = sweep_layer(W, X, bit_widths=(2,), count=2, size=32, granularity=32,
+                        count_scales=[False, True])
+    free, charged = table[~table.scales_charged], table[table.scales_charged]
+    assert list(free.k) == [4, 4] and list(charged.k) == [5, 5]
+    np.testing.assert_array_equal(free.quant_heuristic.to_numpy(),
+                                  charged.quant_heuristic.to_numpy())
+    ranges = snr_ranges(table.assign(model="tiny", layer="dense"))
+    assert list(ranges.scales_charged) == [False, True]
+    with pytest.raises(TypeError, match="count_scales"):
+        sweep_layer(W, X, bit_widths=(2,), count=1, size=32, count_scales="yes")

@@ -85,6 +85,7 @@ class ChunkProblem:
         """The best ``v`` on ``support`` within the box (bounded-variable least squares on
         ``||R (v - w)||``), and its error."""
         v = np.zeros(self.n)
+        support = support[self.lower[support] < self.upper[support]]  # [0, 0] pins v_i = 0
         if support.size:
             result = lsq_linear(self.R[:, support], self.R @ self.w,
                                 bounds=(self.lower[support], self.upper[support]),

@@ -56,10 +56,10 @@ ROUNDING_SEED = 0
 
 __all__ = [
     "CHUNK_SIZE", "LayerChunk", "PruneSolution", "QuantRelaxation", "best_method",
-    "chunk_error", "equal_compression_k", "layer_chunks",
+    "check_integer", "chunk_error", "equal_compression_k", "layer_chunks",
     "prune_branch_and_bound", "prune_brute_force", "prune_candidates", "prune_exact",
     "prune_heuristic", "prune_scip", "pruning_box", "quant_candidates", "quant_heuristic",
-    "quant_sdp_bound", "quant_sdp_relaxation", "synthetic_chunk",
+    "quant_sdp_bound", "quant_sdp_relaxation", "sdp_samples", "synthetic_chunk",
 ]
 
 
@@ -89,8 +89,7 @@ def layer_chunks(W: np.ndarray, X: np.ndarray, size: int = CHUNK_SIZE) -> list[L
     if W.shape[1] != X.shape[1]:
         raise ValueError(f"W and X must have the same number of inputs (columns), got "
                          f"{W.shape[1]} and {X.shape[1]}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
+    size = check_integer(size, "size")
     chunks = []
     for start in range(0, W.shape[1], size):
         block = slice(start, min(start + size, W.shape[1]))
@@ -99,11 +98,19 @@ def layer_chunks(W: np.ndarray, X: np.ndarray, size: int = CHUNK_SIZE) -> list[L
     return chunks
 
 
+def check_integer(value: object, name: str, minimum: int = 1) -> int:
+    """Require an integer (Python or NumPy, not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def equal_compression_k(n: int, bits: int) -> int:
     """Non-zeros that pruning keeps at the storage of b-bit weights: ``round(n b / 16)``
     (Python's round, half to even; the paper's model ``sum(m) <= n b / 16`` rounds down)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_integer(n, "n")
     return round(n * check_bits(bits, maximum=BASE_BITS) / BASE_BITS)
 
 
@@ -121,13 +128,14 @@ def synthetic_chunk(n: int, seed: int = 0, rows: int | None = None, correlation:
     """A stand-in chunk ``(G, w)`` with inputs like neighbouring pixels: ``X`` (``rows`` x n,
     default 3n) has AR(1) columns ``x_i = r x_(i-1) + sqrt(1 - r^2) e_i`` plus a shared offset
     per row (as after a ReLU), ``G = X^T X``; the weights are standard normal (seeded)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_integer(n, "n")
+    rows = 3 * n if rows is None else check_integer(rows, "rows")
+    seed = check_integer(seed, "seed", minimum=0)
     correlation = check_real(correlation, "correlation")
     if not 0.0 <= correlation < 1.0:
         raise ValueError(f"correlation must be in [0, 1), got {correlation}")
     rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((rows or 3 * n, n))
+    noise = rng.standard_normal((rows, n))
     X = np.empty_like(noise)
     X[:, 0] = noise[:, 0]
     for i in range(1, n):
@@ -256,19 +264,56 @@ def _sequential_rounding(G: np.ndarray, w: np.ndarray, scale: float, lowest: int
     return x
 
 
-def _sdp_rounding(G: np.ndarray, w: np.ndarray, scale: float, lowest: int, highest: int,
-                  relaxation: QuantRelaxation) -> np.ndarray:
-    """The paper's randomized rounding: 3n samples of ``N(x*, X* - x* x*^T)``, rounded and
-    clipped to the grid; the best sample."""
-    n = w.size
+def sdp_samples(relaxation: QuantRelaxation) -> np.ndarray:
+    """The paper's 3n Gaussian samples of the relaxed solution, ``N(x*, X* - x* x*^T)`` on the
+    integer scale (seeded with ``ROUNDING_SEED``): one row per sample, not yet rounded."""
+    if not isinstance(relaxation, QuantRelaxation):
+        raise TypeError(f"relaxation must be a QuantRelaxation, got {type(relaxation).__name__}")
+    n = relaxation.x.size
     rng = np.random.default_rng(ROUNDING_SEED)
     values, vectors = linalg.eigh((relaxation.covariance + relaxation.covariance.T) / 2.0)
     root = vectors * np.sqrt(np.clip(values, 0.0, None))
-    samples = relaxation.x + rng.standard_normal((3 * n, n)) @ root.T
-    codes = np.clip(np.round(np.vstack([relaxation.x, samples])), lowest, highest)
+    return relaxation.x + rng.standard_normal((3 * n, n)) @ root.T
+
+
+def _sdp_rounding(G: np.ndarray, w: np.ndarray, scale: float, lowest: int, highest: int,
+                  samples: np.ndarray, relaxed: np.ndarray) -> np.ndarray:
+    """Randomized rounding: the relaxed point and every sample rounded and clipped to the grid;
+    the best of them."""
+    codes = np.clip(np.round(np.vstack([relaxed, samples])), lowest, highest)
     residuals = scale * codes - w
     errors = np.einsum("ij,jk,ik->i", residuals, G, residuals)
     return codes[int(np.argmin(errors))]
+
+
+def _one_opt_descent(G: np.ndarray, w: np.ndarray, scale: float, lowest: int, highest: int,
+                     samples: np.ndarray) -> np.ndarray:
+    """The authors' achievable point (their ``icqm`` / ``oneopt_clipped``): every sample
+    rounded, then descended without the grid's limits, each step making the single-coordinate
+    move ``c_i = round(-g_i / (2 P_ii))`` that lowers ``x^T P x + 2 q^T x`` most
+    (``P = s^2 G``, ``q = -s G w``, ``g = 2 (P x + q)``) until no move helps
+    (``P_ii >= |g_i|`` for all i), then clipped to the grid; the best sample. All samples
+    descend at once (one row each); a sample's path is the one it would take alone."""
+    P, q = scale**2 * G, -scale * (G @ w)
+    v = np.diag(P)
+    live = v > 0  # an input G never sees has a zero row: its code cannot change the error
+    x = np.round(samples)
+    gradient = 2.0 * (x @ P + q)
+    moving = np.ones(len(x), bool)
+    rows = np.arange(len(x))
+    for _ in range(100 * w.size):  # each move lowers the error: a cap only against rounding
+        moving &= ~np.all(v >= np.abs(gradient), axis=1)
+        if not moving.any():
+            break
+        step = np.where(live, np.round(-gradient / (2.0 * np.where(live, v, 1.0))), 0.0)
+        gains = step**2 * v + step * gradient
+        best = np.argmin(gains, axis=1)
+        r, i = rows[moving], best[moving]
+        x[r, i] += step[r, i]
+        gradient[r] += 2.0 * step[r, i][:, None] * P[i]
+    codes = np.clip(x, lowest, highest)
+    residuals = scale * codes - w
+    return codes[int(np.argmin(np.einsum("ij,jk,ik->i", residuals, G, residuals)))]
 
 
 def _check_quant(G, w, bits, scale) -> tuple[np.ndarray, np.ndarray, int, int, float]:
@@ -283,21 +328,27 @@ def quant_candidates(G: np.ndarray, w: np.ndarray, bits: int, scale: float,
     """Every quantization heuristic's integer codes ``x`` and error ``E(s x)``, by name.
 
     ``nearest``: round to nearest (``pvq.quantize``). ``gptq`` / ``gptq act-order``: sequential
-    rounding with error feedback in input order / by decreasing ``G_ii``. ``sdp rounding``
-    (only with a ``relaxation`` from ``quant_sdp_relaxation``): the paper's randomized rounding.
-    Each one then gets ``+ greedy``: polished by one-coordinate moves.
+    rounding with error feedback in input order / by decreasing ``G_ii`` (GPTQ's "act-order").
+    ``sdp rounding``: the relaxed point and its 3n samples (``sdp_samples``) rounded, the best.
+    ``sdp one-opt (authors)``: the authors' procedure, a one-coordinate descent from every
+    sample (``_one_opt_descent``). The relaxation is solved here (``quant_sdp_relaxation``)
+    unless one is passed. Each one then gets ``+ greedy``: polished by one-coordinate moves
+    that stay on the grid.
     """
     G, w, lowest, highest, scale = _check_quant(G, w, bits, scale)
+    if relaxation is None:
+        relaxation = _quant_sdp.relax(G, w, scale, lowest, highest, True)
+    elif not isinstance(relaxation, QuantRelaxation) or relaxation.x.shape != w.shape:
+        raise TypeError("relaxation must be a QuantRelaxation of this chunk")
+    samples = sdp_samples(relaxation)
     starts = {
         "nearest": np.round(to_numpy(integer_codes(w, bits, scale))),
         "gptq": _sequential_rounding(G, w, scale, lowest, highest, np.arange(w.size)),
         "gptq act-order": _sequential_rounding(G, w, scale, lowest, highest,
                                                np.argsort(-np.diag(G), kind="stable")),
+        "sdp rounding": _sdp_rounding(G, w, scale, lowest, highest, samples, relaxation.x),
+        "sdp one-opt (authors)": _one_opt_descent(G, w, scale, lowest, highest, samples),
     }
-    if relaxation is not None:
-        if not isinstance(relaxation, QuantRelaxation) or relaxation.x.shape != w.shape:
-            raise TypeError("relaxation must be a QuantRelaxation of this chunk")
-        starts["sdp rounding"] = _sdp_rounding(G, w, scale, lowest, highest, relaxation)
     candidates = {}
     for name, x in starts.items():
         polished = _greedy_polish(G, w, scale, x, lowest, highest)
@@ -311,9 +362,10 @@ def quant_heuristic(G: np.ndarray, w: np.ndarray, bits: int, scale: float, *,
                     relaxation: QuantRelaxation | None = None) -> tuple[np.ndarray, float]:
     """The best achievable grid point found: ``(x, E(s x))`` with ``x`` integer codes (int64).
 
-    The smallest error among ``quant_candidates`` (never worse than round to nearest; with a
-    ``relaxation`` the SDP's randomized rounding competes too); call
-    ``best_method(quant_candidates(...))`` to see which heuristic won.
+    The smallest error among ``quant_candidates``: never worse than round to nearest, nor than
+    the authors' procedure (one-coordinate descent from every SDP sample) on the same samples.
+    Solves the SDP relaxation unless one is passed; ``best_method(quant_candidates(...))``
+    names the heuristic that won.
     """
     candidates = quant_candidates(G, w, bits, scale, relaxation)
     return candidates[best_method(candidates)]
@@ -447,10 +499,7 @@ def prune_branch_and_bound(G: np.ndarray, w: np.ndarray, k: int, lower, upper, *
     (0: relaxations down to the leaves).
     """
     problem, k = _check_prune(G, w, k, lower, upper)
-    if isinstance(enumeration_limit, bool) or not isinstance(enumeration_limit, int) or \
-            enumeration_limit < 0:
-        raise ValueError(f"enumeration_limit must be a non-negative integer, "
-                         f"got {enumeration_limit!r}")
+    enumeration_limit = check_integer(enumeration_limit, "enumeration_limit", minimum=0)
     start = time.perf_counter()
     live = np.flatnonzero(np.diag(problem.G) > 0)
     w_hat = np.zeros(problem.n)

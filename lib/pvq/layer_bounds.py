@@ -8,14 +8,22 @@ layer, with ``r_c = w_c^T G_c w_c`` the chunk's output energy, each end of the r
 
     SNR = -10 log10(sum_c error_c / sum_c r_c)  (dB).
 
-Quantization (b bits, each chunk at its MSE scale): ``[heuristic, SDP bound]``. Pruning (at
-most ``k = round(n b / 16)`` non-zeros in the paper's box): ``[exact, certified bound]``, one
-point when branch and bound closes the gap. The naive baselines (round to nearest, magnitude
-mask with refit) show how much of a method's apparent loss is the algorithm's.
+Quantization (b bits): ``[heuristic, SDP bound]`` at scales fixed before the search, by default
+the paper's (one MSE scale for the layer's input slice ``W[:, start:stop]`` across all output
+channels, as the authors' ``ptq_sqnr_bounds.py``); ``granularity`` picks another
+(``pvq.metadata``). Pruning (at most k non-zeros per chunk in the paper's box): ``[exact,
+certified bound]``. k matches quantization's bits per weight: ``b`` plus its scales' bits
+(``count_scales``) against pruning's values plus its ``mask`` (``"none"``: the paper's rule,
+``k = round(n b / 16)``). The naive baselines (round to nearest, magnitude mask with refit)
+show how much of a method's apparent loss is the algorithm's.
+
+The layer SNRs are estimates from a sample of chunks: ``snr_ranges`` puts a bootstrap interval
+over chunks on each end, and ``verdict`` names a winner only when the intervals separate.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -25,19 +33,27 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from pvq import zoo
-from pvq._validation import check_bits, check_weights, to_numpy
+from pvq._validation import check_bits, check_real, check_weights, to_numpy
 from pvq.bounds import (
     CHUNK_SIZE,
     LayerChunk,
     best_method,
-    equal_compression_k,
+    check_integer,
     prune_branch_and_bound,
     prune_candidates,
     pruning_box,
     quant_candidates,
     quant_sdp_relaxation,
 )
-from pvq.compression import equivalent_sparsity
+from pvq.metadata import (
+    PAPER_GRANULARITY,
+    check_granularity,
+    check_mask,
+    granularity_label,
+    pruning_bits_per_weight,
+    pruning_k,
+    scale_bits_per_weight,
+)
 from pvq.quantize import mse_scale
 
 #: the models ``layer_problem`` knows: the course's digits networks and the MiniLM real layers
@@ -48,8 +64,14 @@ COURSE_LAYERS = (("digits_cnn", "conv1"), ("digits_cnn", "conv2"), ("digits_cnn"
                  ("digits_cnn", "fc"), ("digits_mlp", "fc2"),
                  ("minilm", "blocks.1.attn.query"), ("minilm", "blocks.1.mlp.fc2"),
                  ("minilm", "blocks.5.attn.value"), ("minilm", "blocks.5.mlp.fc1"))
+#: chunks per layer that ``sweep_layer`` brackets unless told otherwise
+DEFAULT_COUNT = 16
 #: a pruned chunk counts as solved to optimality when branch and bound's relative gap is below
 CERTIFIED_GAP = 1e-6
+#: bootstrap over chunks: resamples, two-sided level and seed of ``snr_ranges``' intervals
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_LEVEL = 0.95
+BOOTSTRAP_SEED = 0
 #: per-chunk errors (``error_columns``) and the SNR column each one becomes in ``snr_ranges``
 ERROR_COLUMNS = {
     "quant_nearest": "quant nearest (dB)", "quant_heuristic": "quant heuristic (dB)",
@@ -57,10 +79,16 @@ ERROR_COLUMNS = {
     "prune_heuristic": "prune heuristic (dB)", "prune_exact": "prune exact (dB)",
     "prune_bound": "prune bound (dB)",
 }
+#: the four ends of the two ranges, which get bootstrap intervals
+RANGE_ENDS = ("quant_heuristic", "quant_bound", "prune_exact", "prune_bound")
+#: what ``verdict`` returns when the intervals overlap
+UNDECIDED = "not decided"
 
-__all__ = ["CERTIFIED_GAP", "COURSE_LAYERS", "ERROR_COLUMNS", "MODELS", "bracket_chunk",
-           "layer_problem", "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer",
-           "sweep_layers", "verdict"]
+__all__ = ["BOOTSTRAP_LEVEL", "BOOTSTRAP_RESAMPLES", "CERTIFIED_GAP", "COURSE_LAYERS",
+           "DEFAULT_COUNT", "ERROR_COLUMNS", "MODELS", "RANGE_ENDS", "UNDECIDED",
+           "bootstrap_snr_intervals", "bracket_chunk", "chunk_scales", "layer_problem",
+           "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
+           "verdict"]
 
 
 def layer_problem(model: str, layer: str) -> zoo.LayerMatrices:
@@ -105,10 +133,20 @@ def sample_chunks(W: np.ndarray, X: np.ndarray, count: int, seed: int = 0,
     return chunks
 
 
+def _real_vector(values: object, name: str) -> np.ndarray:
+    """``values`` as a float array, or a TypeError naming it (strings, objects, complex)."""
+    if hasattr(values, "detach"):  # a torch tensor
+        values = to_numpy(values)
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r:.60}")
+    return array.astype(float)
+
+
 def layer_snr_db(errors: Sequence[float] | np.ndarray, energies: Sequence[float] | np.ndarray
                  ) -> float:
     """The paper's layer SNR ``-10 log10(sum(errors) / sum(energies))``; +inf for zero error."""
-    errors, energies = np.asarray(errors, dtype=float), np.asarray(energies, dtype=float)
+    errors, energies = _real_vector(errors, "errors"), _real_vector(energies, "energies")
     if errors.shape != energies.shape or errors.ndim != 1 or errors.size == 0:
         raise ValueError(f"errors and energies must be 1-D of the same non-zero length, got "
                          f"shapes {errors.shape} and {energies.shape}")
@@ -122,94 +160,236 @@ def layer_snr_db(errors: Sequence[float] | np.ndarray, energies: Sequence[float]
     return math.inf if noise == 0.0 else -10.0 * math.log10(noise / total)
 
 
-def bracket_chunk(chunk: LayerChunk, bits: int, lower: float, upper: float) -> dict:
-    """Every error of one chunk at b bits and its equal-compression k, as one table row.
+def chunk_scales(W: np.ndarray, chunk: LayerChunk, bits: int,
+                 granularity: str | int = PAPER_GRANULARITY) -> np.ndarray:
+    """The quantization scale of each of the chunk's weights, ``mse_scale`` of the weights that
+    share it: the whole tensor, the chunk's input slice ``W[:, inputs]`` across all outputs (the
+    paper's), the chunk's output channel ``W[output]``, or its group of g consecutive inputs in
+    that channel (groups start at multiples of g)."""
+    check_weights(W, "W")
+    W = to_numpy(W)
+    bits, granularity = check_bits(bits, maximum=16), check_granularity(granularity)
+    n = chunk.inputs.stop - chunk.inputs.start
+    if granularity == "tensor":
+        return np.full(n, mse_scale(W, bits))
+    if granularity == "input slice":
+        return np.full(n, mse_scale(W[:, chunk.inputs], bits))
+    if granularity == "output channel":
+        return np.full(n, mse_scale(W[chunk.output], bits))
+    groups = np.arange(chunk.inputs.start, chunk.inputs.stop) // granularity
+    row = W[chunk.output]
+    return np.array([mse_scale(row[g * granularity:(g + 1) * granularity], bits)
+                     for g in groups])
 
-    Quantization at the chunk's ``mse_scale``: round to nearest, the best heuristic (the SDP's
-    randomized rounding competing, see ``pvq.bounds.quant_candidates``) and the certified SDP
-    bound. Pruning in the box ``[lower, upper]``: magnitude mask + refit, the best heuristic,
-    the exact optimum and branch and bound's certified lower bound.
+
+def _quant_errors(chunk: LayerChunk, bits: int, scales: np.ndarray) -> dict:
+    """Quantization of one chunk at per-weight scales ``S = diag(s)``: ``(S x - w)^T G
+    (S x - w) = (x - S^-1 w)^T (S G S) (x - S^-1 w)``, so the one-scale machinery of
+    ``pvq.bounds`` runs on ``(S G S, S^-1 w)`` at scale 1."""
+    G, w = chunk.G * np.outer(scales, scales), chunk.w / scales
+    relaxation = quant_sdp_relaxation(G, w, bits, 1.0)  # one SDP: bound and rounding
+    quant = quant_candidates(G, w, bits, 1.0, relaxation)
+    winner = best_method(quant)
+    # G = X^T X is PSD, so 0 is the trivial bound quant_sdp_bound also falls back to
+    return {"quant_nearest": quant["nearest"][1], "quant_heuristic": quant[winner][1],
+            "quant_bound": max(relaxation.bound, 0.0), "quant_winner": winner}
+
+
+def _prune_errors(chunk: LayerChunk, k: int, lower: float, upper: float) -> dict:
+    """Pruning of one chunk to k non-zeros: magnitude + refit, the best heuristic, the exact
+    optimum and its certified bound."""
+    prune = prune_candidates(chunk.G, chunk.w, k, lower, upper)
+    exact = prune_branch_and_bound(chunk.G, chunk.w, k, lower, upper)
+    winner = best_method(prune)
+    return {"prune_magnitude": prune.get("magnitude + refit", prune[winner])[1],
+            "prune_heuristic": prune[winner][1], "prune_exact": exact.error,
+            "prune_bound": exact.lower_bound, "prune_gap": exact.gap, "prune_winner": winner}
+
+
+def bracket_chunk(chunk: LayerChunk, bits: int, lower: float, upper: float, *,
+                  scales: float | np.ndarray | None = None, k: int | None = None) -> dict:
+    """Every error of one chunk at b bits, as one table row.
+
+    Quantization at ``scales`` (one number, or one per weight; default the chunk's own
+    ``mse_scale``, i.e. a group of the chunk's width): round to nearest, the best heuristic
+    (``pvq.bounds.quant_candidates``, the authors' procedure among them) and the certified SDP
+    bound. Pruning to ``k`` non-zeros (default ``floor(n b / 16)``, the paper's model) in the box
+    ``[lower, upper]``: magnitude mask + refit, the best heuristic, the exact optimum and branch
+    and bound's certified lower bound.
     """
     bits = check_bits(bits, maximum=16)
-    G, w = chunk.G, chunk.w
-    scale, k = mse_scale(w, bits), equal_compression_k(w.size, bits)
-    # one SDP feeds both the bound and the randomized rounding (quant_sdp_bound would solve it
-    # again); G = X^T X is PSD, so 0 is the trivial bound quant_sdp_bound also falls back to
-    relaxation = quant_sdp_relaxation(G, w, bits, scale)
-    quant = quant_candidates(G, w, bits, scale, relaxation)
-    prune = prune_candidates(G, w, k, lower, upper)
-    exact = prune_branch_and_bound(G, w, k, lower, upper)
-    quant_best, prune_best = best_method(quant), best_method(prune)
-    return {
-        "output": chunk.output, "start": chunk.inputs.start, "n": w.size, "bits": bits, "k": k,
-        "energy": float(w @ G @ w),
-        "quant_nearest": quant["nearest"][1], "quant_heuristic": quant[quant_best][1],
-        "quant_bound": max(relaxation.bound, 0.0), "quant_winner": quant_best,
-        "prune_magnitude": prune.get("magnitude + refit", prune[prune_best])[1],
-        "prune_heuristic": prune[prune_best][1], "prune_exact": exact.error,
-        "prune_bound": exact.lower_bound, "prune_gap": exact.gap, "prune_winner": prune_best,
-    }
+    n = chunk.w.size
+    scales = mse_scale(chunk.w, bits) if scales is None else scales
+    scales = np.broadcast_to(np.asarray(scales, dtype=float), (n,))
+    if not np.all(np.isfinite(scales) & (scales > 0)):
+        raise ValueError("scales must be finite and > 0")
+    k = pruning_k(n, bits) if k is None else check_integer(k, "k", minimum=0)
+    return {"output": chunk.output, "start": chunk.inputs.start, "n": n, "bits": bits, "k": k,
+            "energy": float(chunk.w @ chunk.G @ chunk.w), **_quant_errors(chunk, bits, scales),
+            **_prune_errors(chunk, k, lower, upper)}
+
+
+def _as_tuple(values: object) -> tuple:
+    return tuple(values) if isinstance(values, (list, tuple)) else (values,)
 
 
 def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3, 4),
-                count: int = 3, seed: int = 0, size: int = CHUNK_SIZE) -> pd.DataFrame:
-    """``bracket_chunk`` for ``count`` sampled chunks (``sample_chunks``) at every bit-width;
-    pruning's box is the paper's (``pvq.bounds.pruning_box(W)``). One row per chunk and b.
+                count: int = DEFAULT_COUNT, seed: int = 0, size: int = CHUNK_SIZE, *,
+                granularity: str | int | Sequence[str | int] = PAPER_GRANULARITY,
+                count_scales: bool | Sequence[bool] = True, mask: str | Sequence[str] = "none"
+                ) -> pd.DataFrame:
+    """``bracket_chunk`` for ``count`` sampled chunks (``sample_chunks``) at every bit-width,
+    scale ``granularity``, ``count_scales`` and pruning ``mask`` (each one value or a list);
+    pruning's box is the paper's (``pvq.bounds.pruning_box(W)``). One row per chunk and
+    setting.
+
+    Quantization costs ``quant_bits = b + scale_bits`` per weight, ``scale_bits`` its 16-bit
+    scales (``pvq.metadata.scale_bits_per_weight``) when ``count_scales``, else 0. Pruning
+    keeps the most non-zeros k (``pvq.metadata.pruning_k``) whose cost ``prune_bits`` (16-bit
+    values and the ``mask``) fits in ``quant_bits``: the paper's model ``k <= n b / 16`` with
+    ``mask="none"`` and the paper's granularity (its 0.5 / outputs bits of scales move no k on
+    the course's layers), or with ``count_scales=False`` (the paper's rule: nothing charged).
+    Each (chunk, b, granularity) is quantized once, each (chunk, k) pruned once.
 
     Runs with one BLAS thread: the matrices are 33 x 33, where threads cost more than they save
     (and one thread makes the solver's arithmetic the same on every machine).
     """
-    bit_widths = [check_bits(bits, maximum=16) for bits in bit_widths]
-    if not bit_widths:
-        raise ValueError("bit_widths must not be empty")
+    bit_widths = [check_bits(bits, maximum=16) for bits in _as_tuple(bit_widths)]
+    granularities = [check_granularity(g) for g in _as_tuple(granularity)]
+    masks = [check_mask(m) for m in _as_tuple(mask)]
+    charges = list(_as_tuple(count_scales))
+    if not (bit_widths and granularities and masks and charges):
+        raise ValueError("bit_widths, granularity, count_scales and mask must not be empty")
+    if not all(isinstance(charge, bool) for charge in charges):
+        raise TypeError(f"count_scales must be True, False or a list of them, "
+                        f"got {count_scales!r}")
     chunks = sample_chunks(W, X, count, seed, size)
+    W = to_numpy(W)
     lower, upper = pruning_box(W)
+    outputs, inputs = W.shape
+    pruned: dict[tuple[int, int], dict] = {}
+    rows = []
     with threadpool_limits(limits=1, user_api="blas"):
-        rows = [bracket_chunk(chunk, bits, lower, upper)
-                for chunk in chunks for bits in bit_widths]
+        for index, chunk in enumerate(chunks):
+            n, energy = chunk.w.size, float(chunk.w @ chunk.G @ chunk.w)
+            for bits, g in itertools.product(bit_widths, granularities):
+                quant = _quant_errors(chunk, bits, chunk_scales(W, chunk, bits, g))
+                for charge, m in itertools.product(charges, masks):
+                    scale_bits = scale_bits_per_weight(outputs, inputs, g, size) if charge \
+                        else 0.0
+                    k = pruning_k(n, bits + scale_bits, m, inputs)
+                    if (index, k) not in pruned:
+                        pruned[index, k] = _prune_errors(chunk, k, lower, upper)
+                    rows.append({
+                        "output": chunk.output, "start": chunk.inputs.start, "n": n,
+                        "bits": bits, "granularity": granularity_label(g),
+                        "scales_charged": charge, "mask": m, "scale_bits": scale_bits,
+                        "quant_bits": bits + scale_bits, "k": k,
+                        "prune_bits": pruning_bits_per_weight(k, n, m, inputs),
+                        "energy": energy, **quant, **pruned[index, k]})
     return pd.DataFrame(rows)
 
 
 def sweep_layers(layers: Sequence[tuple[str, str]], bit_widths: Sequence[int] = (2, 3, 4),
-                 count: int = 3, seed: int = 0) -> pd.DataFrame:
-    """``sweep_layer`` on each ``(model, layer)`` of ``layer_problem``, with the layer's total
-    number of chunks (``chunks in layer``) beside the sample."""
+                 count: int = DEFAULT_COUNT, seed: int = 0, **options) -> pd.DataFrame:
+    """``sweep_layer`` on each ``(model, layer)`` of ``layer_problem`` (``options``: its
+    ``granularity``, ``count_scales``, ``mask``), with the layer's total number of chunks
+    (``chunks in layer``) beside the sample."""
     tables = []
     for model, layer in layers:
         W, X = layer_problem(model, layer)
-        table = sweep_layer(W, X, bit_widths, count, seed)
+        table = sweep_layer(W, X, bit_widths, count, seed, **options)
         total = W.shape[0] * math.ceil(W.shape[1] / CHUNK_SIZE)
         tables.append(table.assign(model=model, layer=layer, **{"chunks in layer": total}))
     return pd.concat(tables, ignore_index=True)
 
 
+def _check_snr(value: object, name: str) -> float:
+    """A real SNR in dB: finite or +-inf (no error, or no signal), never NaN."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (dB), got {type(value).__name__} "
+                        f"{value!r}")
+    if math.isnan(float(value)):
+        raise ValueError(f"{name} must not be NaN")
+    return float(value)
+
+
 def verdict(quant_low: float, quant_high: float, prune_low: float, prune_high: float) -> str:
-    """Which method wins given both SNR ranges: ``"quantization"`` when its achieved SNR beats
-    pruning's bound, ``"pruning"`` the other way round, else ``"overlap"`` (not decided)."""
+    """Which method wins given both SNR ranges (or the outer ends of their intervals):
+    ``"quantization"`` when its low end is above pruning's high end, ``"pruning"`` the other
+    way round, else ``"not decided"``."""
+    quant_low, quant_high = _check_snr(quant_low, "quant_low"), _check_snr(quant_high,
+                                                                           "quant_high")
+    prune_low, prune_high = _check_snr(prune_low, "prune_low"), _check_snr(prune_high,
+                                                                           "prune_high")
+    for method, low, high in (("quant", quant_low, quant_high),
+                              ("prune", prune_low, prune_high)):
+        if low > high:
+            raise ValueError(f"{method}_low must be <= {method}_high, got {low} > {high}")
     if quant_low > prune_high:
         return "quantization"
     if prune_low > quant_high:
         return "pruning"
-    return "overlap"
+    return UNDECIDED
+
+
+def bootstrap_snr_intervals(errors: pd.DataFrame, energies: Sequence[float], *,
+                            resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL,
+                            seed: int = BOOTSTRAP_SEED) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap over chunks of the layer SNR of each column of ``errors`` (rows:
+    chunks): ``resamples`` draws of the chunks with replacement, the same draws for every
+    column (so the ends of both ranges are resampled together), and the ``level`` interval of
+    ``-10 log10(sum error / sum energy)`` for each column, ``(low, high)`` in dB."""
+    resamples = check_integer(resamples, "resamples")
+    level = check_real(level, "level")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    energies = _real_vector(energies, "energies")
+    if energies.ndim != 1 or len(errors) != energies.size or energies.size == 0:
+        raise ValueError("errors and energies must have one row per chunk")
+    rng = np.random.default_rng(check_integer(seed, "seed", minimum=0))
+    counts = rng.multinomial(energies.size, np.full(energies.size, 1.0 / energies.size),
+                             resamples).astype(float)
+    signal = counts @ energies
+    tail = (1.0 - level) / 2.0
+    intervals = {}
+    with np.errstate(divide="ignore"):
+        for column in errors.columns:
+            ratio = counts @ _real_vector(errors[column].to_numpy(), column) / signal
+            high, low = np.quantile(ratio, [tail, 1.0 - tail])  # noise ratio: low = high SNR
+            intervals[column] = (float(-10.0 * np.log10(low)), float(-10.0 * np.log10(high)))
+    return intervals
 
 
 def snr_ranges(chunks: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, layer, bits) of a ``sweep_layers`` table: the layer SNR
-    (``layer_snr_db``) of every error column, the sparsity, the sample size, whether every
-    pruned chunk was certified optimal (gap < ``CERTIFIED_GAP``) and the ``verdict``."""
-    keys = ["model", "layer", "bits"]
-    missing = set(keys) | set(ERROR_COLUMNS) | {"energy", "prune_gap"}
+    """One row per (model, layer, bits[, granularity, scales_charged, mask]) of a
+    ``sweep_layers`` table: the layer SNR (``layer_snr_db``) of every error column, a bootstrap
+    interval over chunks (``bootstrap_snr_intervals``) on each of the four ends (columns
+    ``... low (dB)`` and ``... high (dB)``), each side's bits per weight, pruning's real
+    sparsity ``1 - sum k / sum n``, the sample size, whether every pruned chunk was certified
+    optimal (gap < ``CERTIFIED_GAP``) and the ``verdict`` of the intervals' outer ends."""
+    keys = ["model", "layer", "bits"] + [key for key in ("granularity", "scales_charged", "mask")
+                                         if key in chunks.columns]
+    missing = {"model", "layer", "bits", "k", "n"} | set(ERROR_COLUMNS) | {"energy", "prune_gap"}
     missing -= set(chunks.columns)
     if missing:
         raise ValueError(f"chunks lacks the columns {sorted(missing)}")
     rows = []
-    for (model, layer, bits), group in chunks.groupby(keys, sort=False):
-        row = {"model": model, "layer": layer, "bits": bits,
-               "sparsity": equivalent_sparsity(int(bits)), "chunks": len(group)}
+    for values, group in chunks.groupby(keys, sort=False):
+        row = dict(zip(keys, values))
+        if "quant_bits" in group:
+            row["quant bits"] = float(group["quant_bits"].mean())
+            row["prune bits"] = float(group["prune_bits"].mean())
+        row["sparsity"] = 1.0 - group["k"].sum() / group["n"].sum()
+        row["chunks"] = len(group)
         for column, label in ERROR_COLUMNS.items():
             row[label] = layer_snr_db(group[column], group["energy"])
+        intervals = bootstrap_snr_intervals(group[list(RANGE_ENDS)], group["energy"])
+        for column, (low, high) in intervals.items():
+            label = ERROR_COLUMNS[column].removesuffix(" (dB)")
+            row[f"{label} low (dB)"], row[f"{label} high (dB)"] = low, high
         row["certified"] = bool((group["prune_gap"] < CERTIFIED_GAP).all())
-        row["verdict"] = verdict(row["quant heuristic (dB)"], row["quant bound (dB)"],
-                                 row["prune exact (dB)"], row["prune bound (dB)"])
+        row["verdict"] = verdict(row["quant heuristic low (dB)"], row["quant bound high (dB)"],
+                                 row["prune exact low (dB)"], row["prune bound high (dB)"])
         rows.append(row)
     return pd.DataFrame(rows)
