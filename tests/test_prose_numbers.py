@@ -32,6 +32,7 @@ NOTEBOOKS = [
     "01_quantizers_and_pruners.ipynb",
     "02_snr_theory_normal.ipynb",
     "03_kurtosis_when_pruning_wins.ipynb",
+    "04_per_layer_bounds.ipynb",
     "05_finetuning_qat_vs_pruning.ipynb",
 ]
 
