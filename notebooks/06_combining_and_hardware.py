@@ -261,9 +261,9 @@ assert (output_split[("output error", "rounding")] > 0.5).all()
 # the inputs are uncorrelated with equal energy (`XᵀX` proportional to the identity, as the
 # weight error silently assumes); here the cross term is small but not zero. And the shares move
 # far more than the cross term: weighted by the inputs, rounding dominates the output error at
-# every bit-width, because the weights it clips or rounds coarsely include the largest ones, and
-# some of those meet the input features of largest energy. At 8 bits a single clipped weight
-# does most of it:
+# every bit-width, because rounding's error includes the clipping of the largest weights, and a
+# clipped weight that meets an input feature of large energy disturbs every output it feeds. At
+# 8 bits a single clipped weight does most of it:
 
 # %%
 int8 = combine.compress(w, bits=8, sparsity=0.5)
@@ -342,11 +342,18 @@ plt.show()
 # The Pareto-optimal points, cheapest first:
 
 # %%
-for title, table in frontiers.items():
-    front = table[table["pareto"]].sort_values("bits_per_weight")
+def print_front(title, table, cost="bits_per_weight", decimals=2):
+    """The Pareto-optimal rows of one frontier table, cheapest first."""
+    front = table[table["pareto"]].sort_values(cost)
     print(title)
-    print(front.drop(columns="pareto").round({"sparsity": 4, "snr_db": 2, "bits_per_weight": 2})
-          .to_string(index=False), end="\n\n")
+    digits = {"sparsity": 4, "snr_db": 2} | {column: decimals for column in front
+                                             if column.endswith("bits_per_weight")}
+    print(front.drop(columns="pareto").round(digits).to_string(index=False), end="\n\n")
+    return front
+
+
+for title, table in frontiers.items():
+    print_front(title, table)
 
 # %%
 for table in frontiers.values():
@@ -445,11 +452,8 @@ plt.show()
 
 # %%
 for title, table in entropy_fronts.items():
-    front = table[table["pareto"]].sort_values("entropy_bits_per_weight")
-    print(f"{title}: entropy-coded Pareto front (Shannon bound)")
-    print(front.drop(columns="pareto").round({"snr_db": 2, "fixed_bits_per_weight": 3,
-                                              "entropy_bits_per_weight": 3})
-          .to_string(index=False), end="\n\n")
+    front = print_front(f"{title}: entropy-coded Pareto front (Shannon bound)", table,
+                        cost="entropy_bits_per_weight", decimals=3)
     assert set(front.loc[front["method"] == "quantization", "value_bits"]) == {2, 3, 4}
     assert (table["entropy_bits_per_weight"] < table["fixed_bits_per_weight"] + 1e-9).all()
     saving = (table["fixed_bits_per_weight"] - table["entropy_bits_per_weight"]).groupby(
@@ -753,9 +757,10 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-for base in ("dense", "bf16"):
+for base, name in (("dense", "FP32"), ("bf16", "BF16")):
     csr = hardware.interpolated_break_even(timings, "csr", base=base)
-    print(f"CSR as fast as dense {'FP32' if base == 'dense' else 'BF16'} at {csr:.1%} sparsity")
+    where = "at or below" if csr == timings["sparsity"][timings["kind"] == "csr"].min() else "at"
+    print(f"CSR as fast as dense {name} {where} {csr:.1%} sparsity")
 print(f"structured rows: faster than dense FP32 at every timed sparsity (the lowest is 50 %): "
       f"{hardware.interpolated_break_even(timings, 'structured') == 0.5}")
 int8_row = timings[timings["kind"] == "int8"].iloc[0]
@@ -954,3 +959,16 @@ check_answer("Exercise 3b", answer_bytes,
 #   sparsity only where it is high enough for sparse kernels to beat dense ones (section 5).
 # - **Do both when** you prune anyway: quantize the kept weights (8 bits is free, lower bits with
 #   quantization-aware pruning), prune before you quantize, and count the mask.
+#
+# ## References
+# - Kuzmin, Nagel, van Baalen, Behboodi, Blankevoort, "Pruning vs Quantization: Which is Better?",
+#   NeurIPS 2023, arXiv 2307.02973.
+# - Han, Mao, Dally, "Deep Compression: Compressing Deep Neural Networks with Pruning, Trained
+#   Quantization and Huffman Coding", ICLR 2016, arXiv 1510.00149.
+# - Courbariaux, Bengio, David, "BinaryConnect: Training Deep Neural Networks with binary weights
+#   during propagations", NeurIPS 2015, arXiv 1511.00363.
+# - Li, Zhang, Liu, "Ternary Weight Networks", arXiv 1605.04711, 2016.
+# - Mishra et al., "Accelerating Sparse Deep Neural Networks" (2:4 sparsity on NVIDIA Ampere),
+#   arXiv 2104.08378, 2021.
+# - Esser et al., "Learned Step Size Quantization", ICLR 2020, arXiv 1902.08153; Zhu and Gupta,
+#   "To prune, or not to prune", arXiv 1710.01878, 2017 (LSQ and gradual pruning, notebook 5).
