@@ -330,7 +330,7 @@ for ax, (title, table) in zip(axes, frontiers.items()):
             label="Pareto front")
     ax.set(title=title, xlabel="bits per weight (all overheads)", xlim=(0, 14))
 axes[0].set_ylabel("SNR (dB)")
-axes[1].legend(fontsize="x-small", loc="lower right")
+axes[1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # hides no data
 plt.show()
 
 # %% [markdown]
@@ -736,7 +736,8 @@ for kind, color in (("csr", COLORS["pruning"]), ("structured", COLORS["both"])):
     part = timings[timings["kind"] == kind]
     part = part.sort_values("sparsity")
     ax.errorbar(part["sparsity"], part["median_us"], fmt="o-", color=color, capsize=3,
-                yerr=[part["median_us"] - part["ci_low_us"], part["ci_high_us"] - part["median_us"]],
+                yerr=[part["median_us"] - part["ci_low_us"],
+                      part["ci_high_us"] - part["median_us"]],
                 label=f"{kind} (median, 95 % interval)")
 for kind, color in (("dense", COLORS["data"]), ("bf16", "k"), ("int8", COLORS["quantization"])):
     row = timings[timings["kind"] == kind].iloc[0]
@@ -954,7 +955,8 @@ check_answer("Exercise 3b", answer_bytes,
 #   fixed-length codes; and INT8 sped up the layer on this ordinary CPU.
 # - **Prune when** the weights are very heavy-tailed at very low bit-widths (notebook 3), when the
 #   budget is below about 2 bits per weight (where binary codes are quantization's answer, and
-#   entropy-coded pruned formats compete well), or when the hardware exploits the pattern: structured
+#   entropy-coded pruned formats compete well), or when the hardware exploits the pattern:
+#   structured
 #   pruning anywhere (at a real cost in accuracy), 2:4 on GPUs that support it, and unstructured
 #   sparsity only where it is high enough for sparse kernels to beat dense ones (section 5).
 # - **Do both when** you prune anyway: quantize the kept weights (8 bits is free, lower bits with
