@@ -44,6 +44,7 @@ from pvq.compression import (
     encode,
     encoded_bits_per_weight,
     encoded_bytes,
+    entropy_coded_bits_per_weight,
     sparsity_at_budget,
 )
 from pvq.layers import compressible_layers
@@ -51,7 +52,7 @@ from pvq.metrics import snr_db
 from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.prune import magnitude_mask, semi_structured_mask
 from pvq.qat import apply_lsq
-from pvq.quantize import mse_scale, quantize
+from pvq.quantize import binarize, binary_scale, mse_scale, quantize, ternary_scale
 from pvq.train import Batches, reestimate_batchnorm, train
 
 #: the two orders of applying both methods to a tensor
@@ -197,6 +198,97 @@ def frontier(
     table = pd.DataFrame(rows)
     table["pareto"] = pareto_optimal(table["bits_per_weight"], table["snr_db"])
     return table
+
+
+#: the two grids below two bits: binary ``s * sign(w)`` and ternary ``{-s, 0, s}``
+LOW_BIT_METHODS = ("binary", "ternary")
+
+
+def low_bit(w: Weights, method: str) -> Compressed:
+    """``w`` with binary codes (``pvq.quantize.binarize`` at ``binary_scale``, 1 bit) or ternary
+    codes (``quantize(w, 2, s, symmetric=True)`` at ``ternary_scale``, a 2-bit code); the mask
+    keeps every weight (a ternary zero is a code, not a pruned weight)."""
+    check_weights(w)
+    if method == "binary":
+        scale = binary_scale(w)
+        w_hat = binarize(w, scale)
+    elif method == "ternary":
+        scale = ternary_scale(w)
+        w_hat = quantize(w, 2, scale, symmetric=True)
+    else:
+        raise ValueError(f"method must be one of {LOW_BIT_METHODS}, got {method!r}")
+    keep = torch.ones_like(w, dtype=torch.bool) if isinstance(w, torch.Tensor) else \
+        np.ones(w.shape, dtype=bool)
+    return Compressed(w_hat, keep, scale)
+
+
+def low_bit_rows(w: Weights) -> pd.DataFrame:
+    """Binary and ternary as rows in ``frontier``'s columns (encoding ``dense``, value_bits 1 and
+    2, sparsity 0, bits_per_weight of packed 1- and 2-bit codes plus the FP32 scale); no
+    ``pareto`` column: recompute it over the rows you compare."""
+    rows = [{"method": method, "encoding": "dense", "value_bits": value_bits, "sparsity": 0.0,
+             "snr_db": snr_db(w, low_bit(w, method).w_hat),
+             "bits_per_weight": encoded_bits_per_weight(w.shape, bits=value_bits)}
+            for method, value_bits in zip(LOW_BIT_METHODS, (1, 2))]
+    return pd.DataFrame(rows)
+
+
+def entropy_frontier(w: Weights, *, bits: Iterable[int] = range(2, 9),
+                     sparsities: Iterable[float] = FRONTIER_SPARSITIES) -> pd.DataFrame:
+    """Storage against SNR when the codes and the mask are entropy-coded (the Shannon bound,
+    ``pvq.compression.entropy_coded_bits_per_weight``), for binary, ternary, quantization alone
+    and prune-then-quantize at every ``bits`` and sparsity.
+
+    Columns: method, value_bits, sparsity, snr_db, fixed_bits_per_weight (packed codes, and a
+    bitmask if pruned), entropy_bits_per_weight, and ``pareto`` over the entropy-coded costs.
+    """
+    check_weights(w)
+    cases = [(method, None, 0.0) for method in LOW_BIT_METHODS]
+    cases += [("quantization", b, 0.0) for b in bits]
+    cases += [("prune-then-quantize", b, check_sparsity(c)) for b in bits for c in sparsities]
+    rows = []
+    for method, b, c in cases:
+        result = low_bit(w, method) if b is None else compress(w, bits=b, sparsity=c)
+        codes = np.round(to_numpy(result.w_hat) / result.scale)
+        value_bits = {"binary": 1, "ternary": 2}.get(method, b)
+        rows.append({"method": method, "value_bits": value_bits, "sparsity": c,
+                     "snr_db": snr_db(w, result.w_hat),
+                     "fixed_bits_per_weight": encoded_bits_per_weight(
+                         w.shape, bits=value_bits, sparsity=c,
+                         encoding=_default_encoding(c)),
+                     "entropy_bits_per_weight": entropy_coded_bits_per_weight(
+                         codes, None if c == 0 else result.mask)})
+    table = pd.DataFrame(rows)
+    table["pareto"] = pareto_optimal(table["entropy_bits_per_weight"], table["snr_db"])
+    return table
+
+
+def error_split(w: Weights, result: Compressed, X: Weights | None = None) -> dict[str, float]:
+    """The squared error of ``result`` (from ``compress``) split between its two causes: with
+    ``e_p = w`` on the pruned weights and ``e_r = w - w_hat`` on the kept ones (so ``w - w_hat =
+    e_p + e_r``), and the output error of inputs ``X`` (samples x in, ``X @ w.T`` the output),
+
+    ``||(e_p + e_r) X^T||^2 = ||e_p X^T||^2 + ||e_r X^T||^2 + 2 <e_p X^T, e_r X^T>``.
+
+    Returns ``pruning``, ``rounding``, ``cross`` (the last term) and ``total``. Without ``X``
+    (the weight error, X = identity) ``e_p`` and ``e_r`` sit on disjoint weights and the cross
+    term is exactly zero; with correlated inputs it is not.
+    """
+    check_weights(w)
+    w, w_hat = to_numpy(w), to_numpy(result.w_hat)
+    keep = np.asarray(to_numpy(result.mask), dtype=bool)
+    if w_hat.shape != w.shape or keep.shape != w.shape:
+        raise ValueError(f"result must hold arrays of w's shape {w.shape}")
+    pruned, rounded = np.where(keep, 0.0, w), np.where(keep, w - w_hat, 0.0)
+    if X is not None:
+        check_weights(X, "X")
+        X = to_numpy(X)
+        if X.ndim != 2 or w.ndim != 2 or X.shape[1] != w.shape[1]:
+            raise ValueError(f"X must be samples x {w.shape[-1]}, got shape {X.shape}")
+        pruned, rounded = pruned @ X.T, rounded @ X.T
+    return {"pruning": float(np.sum(pruned**2)), "rounding": float(np.sum(rounded**2)),
+            "cross": float(2.0 * np.sum(pruned * rounded)),
+            "total": float(np.sum((pruned + rounded) ** 2))}
 
 
 def _default_encoding(sparsity: float) -> str:

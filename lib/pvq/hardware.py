@@ -26,6 +26,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -85,11 +86,21 @@ def _check_matrix(w: torch.Tensor) -> torch.Tensor:
     return w.detach().float().contiguous()
 
 
-def dense_variant(w: torch.Tensor) -> LinearVariant:
-    """FP32 dense ``F.linear(x, w)``."""
+#: dense floating-point formats: torch dtype -> (name, kind); FP32 is kind "dense", the base
+DENSE_DTYPES = {torch.float32: ("dense FP32", "dense"), torch.bfloat16: ("dense BF16", "bf16"),
+                torch.float16: ("dense FP16", "fp16")}
+
+
+def dense_variant(w: torch.Tensor, dtype: torch.dtype = torch.float32) -> LinearVariant:
+    """Dense ``F.linear(x, w)`` with weight and activations in ``dtype`` (FP32, BF16 or FP16;
+    the activations are cast before timing, the output stays in ``dtype``)."""
     w = _check_matrix(w)
-    return LinearVariant("dense FP32", "dense", 0.0, w, _same, lambda x: F.linear(x, w),
-                         torch.arange(w.shape[0]))
+    if dtype not in DENSE_DTYPES:
+        raise ValueError(f"dtype must be one of {list(DENSE_DTYPES)}, got {dtype!r}")
+    name, kind = DENSE_DTYPES[dtype]
+    stored = w.to(dtype)
+    return LinearVariant(name, kind, 0.0, stored.float(), lambda x: x.to(dtype),
+                         lambda x: F.linear(x, stored), torch.arange(w.shape[0]))
 
 
 def int8_linear(w: torch.Tensor, scale: float) -> nn.Module:
@@ -171,17 +182,32 @@ def time_variants(variants: Sequence[LinearVariant], x: torch.Tensor, *, rounds:
     rows = []
     for variant, measured in zip(variants, times):
         q1, median, q3 = 1e6 * np.percentile(measured, [25, 50, 75])
+        low, high = median_interval(measured)
         rows.append({"name": variant.name, "kind": variant.kind, "sparsity": variant.sparsity,
                      "median_us": median, "q1_us": q1, "q3_us": q3, "iqr_us": q3 - q1,
+                     "ci_low_us": 1e6 * low, "ci_high_us": 1e6 * high,
                      "blocks": len(measured)})
     return pd.DataFrame(rows)
 
 
-def speedups(table: pd.DataFrame) -> pd.Series:
-    """Each variant's speed-up over dense FP32: dense median time / its median time."""
-    dense = table.loc[table["kind"] == "dense", "median_us"]
+def median_interval(times: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free ``confidence`` interval of the median of ``times`` (order statistics,
+    ``scipy.stats.quantile_test``); NaN bounds when too few times give one."""
+    from scipy.stats import quantile_test
+
+    values = np.asarray(times, dtype=float)
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError("times must be a non-empty 1-D sequence of finite numbers")
+    interval = quantile_test(values, q=float(np.median(values))).confidence_interval(confidence)
+    return float(interval.low), float(interval.high)
+
+
+def speedups(table: pd.DataFrame, base: str = "dense") -> pd.Series:
+    """Each variant's speed-up over the variant of kind ``base`` (default dense FP32): base
+    median time / its median time."""
+    dense = table.loc[table["kind"] == base, "median_us"]
     if len(dense) != 1:
-        raise ValueError("table must hold exactly one dense variant")
+        raise ValueError(f"table must hold exactly one variant of kind {base!r}")
     return pd.Series(float(dense.iloc[0]) / table["median_us"].to_numpy(), index=table["name"],
                      name="speed-up")
 
@@ -204,3 +230,41 @@ def layer_input(tokens: int = TOKENS, features: int = LAYER_SHAPE[1], seed: int 
     """A seeded batch of ``tokens`` standard-normal activations (tokens x features)."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(tokens, features, generator=generator)
+
+
+def interpolated_break_even(table: pd.DataFrame, kind: str = "csr", base: str = "dense"
+                            ) -> float:
+    """The sparsity at which ``kind`` becomes as fast as ``base``, by linear interpolation of
+    ``log(time / base time)`` between the last timed sparsity where ``kind`` is slower and the
+    next one (faster). NaN if the sparsest is still slower; the lowest timed sparsity if every
+    one is faster (the break-even lies at or below it)."""
+    ratio = pd.Series(1.0 / speedups(table, base).to_numpy(), index=table.index)
+    rows = table[table["kind"] == kind].sort_values("sparsity")
+    if rows.empty:
+        raise ValueError(f"table holds no {kind} variant")
+    sparsity, log_ratio = rows["sparsity"].to_numpy(), np.log(ratio[rows.index].to_numpy())
+    losing = np.flatnonzero(log_ratio >= 0)
+    if losing.size == 0:
+        return float(sparsity[0])
+    last = losing[-1]
+    if last == len(rows) - 1:
+        return math.nan
+    fraction = log_ratio[last] / (log_ratio[last] - log_ratio[last + 1])
+    return float(sparsity[last] + fraction * (sparsity[last + 1] - sparsity[last]))
+
+
+#: /proc/cpuinfo flags of native BF16 arithmetic (x86 AVX512-BF16, AMX; Arm BF16 extension)
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU announces native BF16 arithmetic among its ``/proc/cpuinfo`` flags
+    (``BF16_FLAGS``); False where there is no ``/proc/cpuinfo``. Without it, torch computes a
+    BF16 matmul by converting to FP32, which is slower than FP32 itself."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.is_file() else ""
+    flags = {flag for line in cpuinfo.splitlines()
+             if line.split(":", 1)[0].strip() in ("flags", "Features")
+             for flag in line.split(":", 1)[1].split()}
+    return any(flag in flags for flag in BF16_FLAGS)

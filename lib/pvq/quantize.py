@@ -236,3 +236,48 @@ def mse_scale(w: Weights, bits: int) -> float:
         if error < best_error:
             best_scale, best_error = polished, error
     return float(np.ldexp(best_scale, values.exponent))
+
+
+# --- Below two bits: binary and ternary codes ----------------------------------------------------
+#
+# The b-bit grid above has no 1-bit member that keeps both signs (``bits=1`` is {-1, 0}). Binary
+# and ternary weights (BinaryConnect, Ternary Weight Networks) use their own grids.
+
+
+def binary_scale(w: Weights) -> float:
+    """The MSE-optimal scale of ``s * sign(w)``: ``s = mean|w|`` (the error ``E(|w| - s)^2`` is
+    quadratic in ``s``)."""
+    check_weights(w)
+    scale = float(np.abs(to_numpy(w)).mean())
+    if scale == 0.0:
+        raise ValueError("w is all zeros: it has no binary scale")
+    return scale
+
+
+def binarize(w: Weights, scale: float | None = None) -> Weights:
+    """1-bit codes: ``+s`` where ``w >= 0``, ``-s`` elsewhere (``scale`` default ``binary_scale``).
+    Returns the same type as ``w``."""
+    check_weights(w)
+    scale = binary_scale(w) if scale is None else check_positive(scale, "scale")
+    w = as_float(w)
+    if isinstance(w, torch.Tensor):
+        return torch.where(w >= 0, scale, -scale).to(w.dtype)
+    return np.where(w >= 0, scale, -scale)
+
+
+def ternary_scale(w: Weights) -> float:
+    """The MSE-optimal scale of the ternary grid ``{-s, 0, s}`` (``quantize(w, 2, s,
+    symmetric=True)``), exactly.
+
+    Any ternary code keeps some set of weights at ``+-s`` and zeroes the rest; for the k largest
+    ``|w|`` kept, the best ``s`` is their mean ``S_k / k`` and the error ``sum w^2 - S_k^2 / k``
+    (``S_k`` the sum of the k largest ``|w|``). The best k maximises ``S_k^2 / k``; at that optimum
+    the threshold sits at ``s / 2``, so rounding to nearest with this ``s`` gives the same code.
+    """
+    check_weights(w)
+    magnitudes = np.sort(np.abs(to_numpy(w)).ravel())[::-1]
+    if magnitudes[0] == 0.0:
+        raise ValueError("w is all zeros: it has no ternary scale")
+    sums = np.cumsum(magnitudes)
+    kept = int(np.argmax(sums**2 / np.arange(1, magnitudes.size + 1))) + 1
+    return float(sums[kept - 1] / kept)
