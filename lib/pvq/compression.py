@@ -408,9 +408,7 @@ def entropy_coded_bits_per_weight(codes: Weights, mask: Weights | None = None, *
         np.asarray(to_numpy(mask), dtype=bool).ravel()
     if keep.size != values.size:
         raise ValueError(f"mask must have codes' {values.size} entries, got {keep.size}")
-    if isinstance(scale_bits, bool) or not isinstance(scale_bits, numbers.Integral) \
-            or scale_bits < 0:
-        raise ValueError(f"scale_bits must be a non-negative integer, got {scale_bits!r}")
+    scale_bits = check_int(scale_bits, "scale_bits")
     density = float(keep.mean())
     kept = entropy_bits(values[keep]) if keep.any() else 0.0
     return entropy_bits(keep) + density * kept + scale_bits / values.size
