@@ -37,7 +37,14 @@ from scipy import linalg
 from pvq import _prune_bnb, _quant_sdp
 from pvq._prune_bnb import ChunkProblem, PruneSolution
 from pvq._quant_sdp import QuantRelaxation
-from pvq._validation import check_bits, check_positive, check_real, check_weights, to_numpy
+from pvq._validation import (
+    check_bits,
+    check_int,
+    check_positive,
+    check_real,
+    check_weights,
+    to_numpy,
+)
 from pvq.compression import BASE_BITS
 from pvq.prune import magnitude_mask
 from pvq.quantize import grid_limits, integer_codes
@@ -100,11 +107,7 @@ def layer_chunks(W: np.ndarray, X: np.ndarray, size: int = CHUNK_SIZE) -> list[L
 
 def check_integer(value: object, name: str, minimum: int = 1) -> int:
     """Require an integer (Python or NumPy, not a bool) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum)
 
 
 def equal_compression_k(n: int, bits: int) -> int:

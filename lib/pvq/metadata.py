@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from pvq._validation import check_int
 from pvq.compression import BASE_BITS, index_bits
 
 #: bits of one stored scale (an FP16 number, as the dense weights it replaces)
@@ -39,11 +40,7 @@ __all__ = ["GRANULARITIES", "MASKS", "PAPER_GRANULARITY", "SCALE_BITS", "binary_
 
 
 def _positive_integer(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def check_granularity(granularity: object) -> str | int:
