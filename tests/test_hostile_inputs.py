@@ -48,7 +48,7 @@ from pvq.theory import pruning_mse, pruning_snr_db, quantization_mse, quantizati
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=40, deadline=None)
 
 REAL_DTYPES = [np.float16, np.float32, np.float64, np.int8, np.int32, np.int64, np.uint8]
 SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
@@ -66,6 +66,10 @@ ANY_INTEGER = st.one_of(
     st.integers(-3, 40),
     st.sampled_from([np.int64(8), np.int32(4), np.uint8(3), True, np.bool_(True), 2.5,
                      np.float64(4.0), "4", None, 2**70]))
+#: bit-widths for the scale searches: valid ones up to 10 (wider grids are slow, not hostile)
+ANY_BITS = st.one_of(
+    st.integers(-3, 10),
+    st.sampled_from([17, 24, 33, np.int64(8), np.uint8(3), True, 2.5, "4", None, 2**70]))
 ANY_REAL = st.one_of(
     st.floats(), st.integers(-3, 3),
     st.sampled_from([np.float32(0.5), np.int64(1), True, "0.5", None, 1 + 1j, 10**400]))
@@ -124,7 +128,7 @@ def test_quantize_examples_from_the_issue():
 
 
 @FAST
-@given(ANY_WEIGHTS, ANY_INTEGER)
+@given(ANY_WEIGHTS, ANY_BITS)
 def test_scale_searches(w, bits):
     for search in (mse_scale, paper_search_scale, max_abs_scale):
         scale = outcome(lambda: search(w, bits), "w", "bits")
@@ -133,8 +137,8 @@ def test_scale_searches(w, bits):
             assert scale > 0 or search is max_abs_scale
 
 
-@FAST
-@given(st.integers(1, 300), MAGNITUDES, st.integers(0, 2**32), st.integers(2, 8))
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 200), MAGNITUDES, st.integers(0, 2**32), st.integers(2, 6))
 def test_scale_searches_are_scale_equivariant(size, magnitude, seed, bits):
     """At any magnitude the scale is the one at magnitude ~1 times the power of two between."""
     w = normal_weights(size, magnitude, seed)
