@@ -43,6 +43,9 @@ BITS = (6, 4, 3)
 #: method's best (LSQ near 0.01, GMP near 0.3): the choice must land strictly inside
 GRIDS = {"quantization": (0.001, 0.003, 0.01, 0.03, 0.1),
          "pruning": (0.01, 0.03, 0.1, 0.3, 1.0)}
+#: ``--small``: four rates per method, two levels, two epochs (for a busy machine)
+SMALL_GRIDS = {"quantization": (0.001, 0.003, 0.01, 0.03),
+               "pruning": (0.03, 0.1, 0.3, 1.0)}
 SELECTION_SEEDS = (0, 1)
 SEEDS = (0, 1, 2, 3, 4)
 BUDGET = Budget(epochs=3)
@@ -192,7 +195,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--save", help="pickle the records and representations here")
+    parser.add_argument("--small", action="store_true",
+                        help="SMALL_GRIDS, bits (6, 4) and 2 epochs: a third of the work")
     args = parser.parse_args()
+    if args.small:  # read by the workers, which fork after this
+        global GRIDS, BITS, BUDGET
+        GRIDS, BITS, BUDGET = SMALL_GRIDS, (6, 4), Budget(epochs=2)
     tasks = ("quantization", "pruning")
     if args.workers > 1:
         with get_context("fork").Pool(args.workers) as pool:

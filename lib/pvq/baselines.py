@@ -2,9 +2,9 @@
 
 ``train_baseline(name)`` trains ``pvq.models.build_model(name, seed)`` from scratch with the
 course's one training loop (``pvq.train.train``: SGD with momentum 0.9, cosine decay to 1 % of
-the learning rate, BatchNorm re-estimated at the end) on ``pvq.data.digits_loaders`` (``digits_cnn_small``: on ``pvq.data.distorted_digits_loaders``,
-``DATA``). It runs on
-one thread with deterministic kernels, so a second call gives bit-identical weights on the same
+the learning rate, BatchNorm re-estimated at the end) on its data (``DATA``:
+``pvq.data.digits_loaders``, for ``digits_cnn_small`` the distorted digits). It runs on one
+thread with deterministic kernels, so a second call gives bit-identical weights on the same
 machine; ``scripts/train_baselines.py`` uses it to regenerate the files ``pvq.zoo`` loads.
 
 Bit-identical *only* on the same kernels: PyTorch picks its CPU kernels by instruction set
