@@ -193,7 +193,7 @@ def report(records: pd.DataFrame, representations: pd.DataFrame, seconds: dict) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="processes (2 cores: 2)")
     parser.add_argument("--save", help="pickle the records and representations here")
     parser.add_argument("--small", action="store_true",
                         help="SMALL_GRIDS, bits (6, 4) and 2 epochs: a third of the work")
