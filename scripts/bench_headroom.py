@@ -116,6 +116,12 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def selection(records: pd.DataFrame) -> pd.DataFrame:
+    """The runs the learning rate was chosen on (the selection seeds: the other seeds exist
+    only at the chosen rate and must not move the choice)."""
+    return records[records["seed"].isin(SELECTION_SEEDS)]
+
+
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -126,7 +132,7 @@ def report(records: pd.DataFrame, representations: pd.DataFrame, seconds: dict) 
     fp32_correct = per_example_correct(baseline, loaders.test)
     fp32 = paired_bootstrap(fp32_correct, np.zeros_like(fp32_correct), groups=source)
     compressed = records[records["method"] != "fp32"]
-    choice = learning_rate_choice(compressed)
+    choice = learning_rate_choice(selection(compressed))
     print("## Fine-tuning with headroom (issue 16, `scripts/bench_headroom.py`)\n")
     print(f"`{NAME}` on the distorted digits (4,724 training, 1,024 calibration, 3,600 test "
           f"images, the test ones made from the 360 test originals only). FP32 test accuracy "
@@ -207,7 +213,7 @@ def main() -> None:
             results = pool.map(method_runs, tasks, chunksize=1)
     else:
         results = [method_runs(task) for task in tasks]
-    picks = learning_rate_choice(pd.concat([r[0] for r in results]))["lr"]
+    picks = learning_rate_choice(selection(pd.concat([r[0] for r in results])))["lr"]
     results.append(fp32_runs(tuple(sorted(set(picks)))))
     tasks += ("fp32",)
     records = pd.concat([r[0] for r in results], ignore_index=True)
