@@ -96,7 +96,7 @@ def suite_section() -> str:
 
 #: scripts with a shorter mode, used by --quick (bench_bounds' full run takes about 15 minutes)
 QUICK_FLAGS = {"bench_bounds.py": ["--quick"], "bench_layer_verdicts.py": ["--quick"],
-               "bench_large_tensors.py": ["--quick"]}
+               "bench_large_tensors.py": ["--quick"], "bench_headroom.py": ["--small"]}
 
 
 def script_sections(quick: bool) -> list[str]:

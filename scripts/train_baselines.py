@@ -3,6 +3,7 @@
     .venv/bin/python scripts/train_baselines.py            # writes lib/pvq/data/
     .venv/bin/python scripts/train_baselines.py --check    # retrains, compares, writes nothing
     .venv/bin/python scripts/train_baselines.py --record   # records this machine's retraining
+    .venv/bin/python scripts/train_baselines.py --only digits_cnn_small   # one baseline only
 
 Writes ``digits_cnn.pt`` and ``digits_mlp.pt`` (FP32 state dicts) and ``digits_baselines.json``
 (recipe, parameter count, test and calibration accuracy, the kernels it was trained on and the
@@ -24,8 +25,7 @@ from pathlib import Path
 
 import torch
 
-from pvq.baselines import RECIPES, kernel_signature, state_sha256, train_baseline
-from pvq.data import digits_loaders
+from pvq.baselines import RECIPES, baseline_loaders, kernel_signature, state_sha256, train_baseline
 from pvq.models import parameter_count
 from pvq.train import evaluate
 from pvq.zoo import BASELINES_FILE, DATA_PACKAGE, pretrained, weights_file
@@ -38,13 +38,18 @@ def main() -> int:
                       help="compare with the shipped weights instead of overwriting them")
     mode.add_argument("--record", action="store_true",
                       help="add this machine's retraining to the recorded reproductions")
+    parser.add_argument("--only", choices=sorted(RECIPES), action="append",
+                        help="train (and write or record) only this baseline; repeatable")
     args = parser.parse_args()
-    if args.record:
-        return record_reproductions(Path(str(resources.files(DATA_PACKAGE))) / BASELINES_FILE)
+    names = args.only or list(RECIPES)
     data_dir = Path(str(resources.files(DATA_PACKAGE)))
-    loaders = digits_loaders()
-    records, identical = {}, True
-    for name, recipe in RECIPES.items():
+    if args.record:
+        return record_reproductions(data_dir / BASELINES_FILE, names)
+    existing = data_dir / BASELINES_FILE
+    records = json.loads(existing.read_text()) if existing.is_file() else {}
+    identical = True
+    for name in names:
+        recipe, loaders = RECIPES[name], baseline_loaders(name)
         start = time.perf_counter()
         model = train_baseline(name)
         seconds = time.perf_counter() - start
@@ -63,8 +68,9 @@ def main() -> int:
             shipped = pretrained(name).state_dict()
             same = all(torch.equal(shipped[key], value)
                        for key, value in model.state_dict().items())
+            shipped_accuracy = evaluate(pretrained(name), loaders.test, progress=False)
             print(f"  shipped weights {'reproduced bit for bit' if same else 'differ'}; "
-                  f"shipped test accuracy {evaluate(pretrained(name), loaders.test):.4f}")
+                  f"shipped test accuracy {shipped_accuracy:.4f}")
             identical &= same
         else:
             torch.save(model.state_dict(), data_dir / weights_file(name))
@@ -79,10 +85,12 @@ def reproduction(model: torch.nn.Module, test_accuracy: float) -> dict:
     return {**kernel_signature(), "sha256": state_sha256(model), "test_accuracy": test_accuracy}
 
 
-def record_reproductions(path: Path) -> int:
-    """Retrain every baseline here and store (or replace) this signature's reproduction."""
-    records, test = json.loads(path.read_text()), digits_loaders().test
-    for name in RECIPES:
+def record_reproductions(path: Path, names: list[str]) -> int:
+    """Retrain the ``names`` baselines here and store (or replace) this signature's
+    reproduction."""
+    records = json.loads(path.read_text())
+    for name in names:
+        test = baseline_loaders(name).test
         found = reproduction(model := train_baseline(name), evaluate(model, test, progress=False))
         print(f"{name}: {found}")
         keep = [entry for entry in records[name]["reproductions"]

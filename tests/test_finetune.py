@@ -19,6 +19,10 @@ from pvq.finetune import (
     choose_learning_rates,
     compress,
     fine_tune,
+    fine_tune_uncompressed,
+    learning_rate_choice,
+    paired_gap_table,
+    per_example_correct,
     post_training,
     representation_table,
     run,
@@ -29,6 +33,7 @@ from pvq.pruning_schedule import GradualMagnitudePruning, layer_sparsity
 from pvq.qat import lsq_quantizers
 from pvq.quantize import mse_scale, quantize
 from pvq.representations import compare_layers
+from pvq.stats import paired_bootstrap
 from pvq.train import evaluate, reestimate_batchnorm
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -238,3 +243,54 @@ def test_representation_table_stacks_compare_layers_per_model():
     pruned = table[table["method"] == "pruning"].set_index("layer")
     expected = compare_layers(model, records["model"].iloc[1], inputs)
     pd.testing.assert_frame_equal(pruned[["snr_db", "cka"]], expected)
+
+
+def test_learning_rate_choice_says_whether_the_pick_is_inside_its_grid():
+    choice = learning_rate_choice(fake_records())
+    # quantization picks 0.01, pruning 0.1: both on an edge of the two-point grid
+    assert choice.loc["quantization", "lr"] == 0.01 and choice.loc["pruning", "lr"] == 0.1
+    assert not choice["inside"].any() and (choice["seeds"] == 3).all()
+    wider = pd.concat([fake_records(), fake_records().query("stage == 'fine-tuned'").assign(
+        lr=lambda r: r["lr"] * 0.1, calibration_accuracy=0.0)])
+    assert learning_rate_choice(wider).loc["quantization", "inside"]  # 0.001 < 0.01 < 0.1
+
+
+def test_per_example_correct_agrees_with_evaluate_in_loader_order():
+    model, data = tiny_mlp(), loaders()
+    model.train()
+    correct = per_example_correct(model, data.test)
+    assert correct.shape == (48,) and correct.dtype == bool and model.training
+    assert correct.mean() == pytest.approx(evaluate(model, data.test))
+    inputs, labels = data.test.dataset.tensors
+    model.eval()
+    with torch.no_grad():
+        assert np.array_equal(correct, (model(inputs).argmax(1) == labels).numpy())
+
+
+def test_paired_gap_table_pairs_seeds_and_examples():
+    rng = np.random.default_rng(0)
+    correct = {(m, s): rng.random(200) < (0.9 if m == "quantization" else 0.7)
+               for m in METHODS for s in (0, 1, 2)}
+    records = pd.DataFrame([{"method": m, "stage": "fine-tuned", "bits": 4, "lr": 0.1,
+                             "seed": s, "test_correct": correct[m, s]}
+                            for m in METHODS for s in (2, 0, 1)])  # seeds out of order
+    table = paired_gap_table(records, resamples=2000)
+    a = np.stack([correct["quantization", s] for s in (0, 1, 2)])
+    b = np.stack([correct["pruning", s] for s in (0, 1, 2)])
+    expected = paired_bootstrap(a, b, resamples=2000)
+    assert table.loc[4, "gap"] == pytest.approx(expected.gap)
+    assert (table.loc[4, "low"], table.loc[4, "high"]) == pytest.approx(expected[1:3])
+    assert table.loc[4, "seeds"] == 3 and table.loc[4, "sparsity"] == 0.75
+    assert 0.1 < table.loc[4, "low"] < table.loc[4, "gap"] < table.loc[4, "high"] < 0.3
+    with pytest.raises(ValueError, match="one learning rate"):
+        paired_gap_table(pd.concat([records, records.assign(lr=0.01)]))
+    with pytest.raises(ValueError, match="test_correct"):
+        paired_gap_table(records.drop(columns="test_correct"))
+
+
+def test_uncompressed_fine_tuning_is_the_same_loop_without_compression():
+    model, data = tiny_mlp(), loaders()
+    tuned = fine_tune_uncompressed(model, data.train, lr=0.05, seed=1, budget=BUDGET)
+    again = fine_tune_uncompressed(model, data.train, lr=0.05, seed=1, budget=BUDGET)
+    assert same_state(tuned, again) and not same_state(tuned, model)
+    assert not lsq_quantizers(tuned) and (weights(tuned)[0] != 0).all()

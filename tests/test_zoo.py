@@ -7,13 +7,22 @@ import torch
 from torch import nn
 
 from pvq import zoo
-from pvq.baselines import RECIPES, kernel_signature, state_sha256, train_baseline
+import pvq.data.distorted as distorted
+from pvq.baselines import (
+    RECIPES,
+    baseline_loaders,
+    kernel_signature,
+    state_sha256,
+    train_baseline,
+)
 from pvq.data import (
     CALIBRATION_SIZE,
     TEST_SIZE,
     TRAIN_SIZE,
     digits_loaders,
     digits_split,
+    distorted_digits_loaders,
+    distorted_digits_split,
 )
 from pvq.layers import compressible_layers
 from pvq.models import ARCHITECTURES, build_model, parameter_count
@@ -56,7 +65,7 @@ def test_loaders_replay_the_same_batches_and_cover_the_split():
         digits_loaders(batch_size=0)
 
 
-@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_mlp"])
 def test_models_have_the_documented_size_and_a_wide_layer(name):
     model = build_model(name)
     assert 10_000 <= parameter_count(model) <= 100_000
@@ -68,6 +77,57 @@ def test_models_have_the_documented_size_and_a_wide_layer(name):
     assert not torch.equal(head[3], head[4])
 
 
+def test_small_cnn_is_the_cnn_at_half_width():
+    small, full = build_model("digits_cnn_small"), build_model("digits_cnn")
+    assert parameter_count(small) == 6274
+    assert [type(m) for m in small] == [type(m) for m in full]
+    for name, layer in compressible_layers(full).items():
+        narrow = compressible_layers(small)[name]
+        assert narrow.weight.shape[0] == (10 if name == "fc" else layer.weight.shape[0] // 2)
+    assert small(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_distorted_digits_are_made_from_their_own_part_only():
+    clean, hard = digits_split(), distorted_digits_split()
+    assert [len(hard.x_train), len(hard.x_calibration), len(hard.x_test)] == [
+        4 * TRAIN_SIZE, 4 * CALIBRATION_SIZE, 10 * TEST_SIZE]
+    assert hard.x_test.dtype == np.float32 and hard.x_test.shape[1:] == (1, 8, 8)
+    assert 0.0 <= hard.x_test.min() and hard.x_test.max() <= 1.0
+    np.testing.assert_array_equal(hard.y_test, clean.y_test[hard.test_source])
+    assert np.array_equal(np.bincount(hard.test_source), np.full(TEST_SIZE, 10))
+    assert np.abs(hard.x_test[:TEST_SIZE] - clean.x_test).mean() > 0.05  # really distorted
+    again = distorted_digits_split()
+    assert all(np.array_equal(a, b) for a, b in zip(hard, again))
+    assert not np.array_equal(hard.x_test, distorted_digits_split(seed=1).x_test)
+    loaders = distorted_digits_loaders()
+    assert loaders.train.batch_size == 64 and len(loaders.test.dataset) == 10 * TEST_SIZE
+
+
+def test_distortion_without_randomness_is_the_identity(monkeypatch):
+    for name in ("ROTATION_DEGREES", "SCALE", "SHIFT_PIXELS", "NOISE"):
+        monkeypatch.setattr(distorted, name, 0.0)
+    images = digits_split().x_test[:50]
+    same = distorted.distort(images, np.random.default_rng(0))
+    np.testing.assert_allclose(same, images, atol=1e-6)
+    # undistorted, the test part is exactly its originals: no training or calibration image
+    identity = distorted_digits_split()
+    np.testing.assert_allclose(identity.x_test, digits_split().x_test[identity.test_source],
+                               atol=1e-6)
+    # a 90 degree turn about the centre is exact on the pixel grid (clockwise on the array)
+    monkeypatch.setattr(distorted, "ROTATION_DEGREES", 90.0)
+
+    class Quarter:
+        def uniform(self, low, high, size):
+            return np.full(size, high)
+
+        def normal(self, mean, std, size):
+            return np.zeros(size)
+
+    turned = distorted.distort(images, Quarter())
+    np.testing.assert_allclose(turned[:, 0], np.rot90(images[:, 0], k=-1, axes=(1, 2)),
+                               atol=1e-5)
+
+
 def test_cnn_has_batchnorm_and_relu_after_every_conv():
     kinds = [type(module) for module in build_model("digits_cnn")]
     for index, kind in enumerate(kinds):
@@ -77,12 +137,14 @@ def test_cnn_has_batchnorm_and_relu_after_every_conv():
 
 
 @pytest.mark.parametrize(("name", "low", "high"), [("digits_cnn", 0.97, 0.995),
-                                                   ("digits_mlp", 0.96, 0.99)])
+                                                   ("digits_mlp", 0.96, 0.99),
+                                                   ("digits_cnn_small", 0.85, 0.95)])
 def test_shipped_weights_reach_the_recorded_accuracy(name, low, high):
-    # shipped: CNN 99.17 %, MLP 97.50 % on the 360 test images
+    # shipped: CNN 99.17 %, MLP 97.50 % on the 360 test images; the small CNN 90.86 % on the
+    # 3,600 distorted test images: clearly below the ceiling, as the headroom task needs
     model = zoo.pretrained(name)
     record = zoo.baseline_record(name)
-    accuracy = evaluate(model, digits_loaders().test)
+    accuracy = evaluate(model, baseline_loaders(name).test)
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-12)
     assert low <= accuracy <= high
     assert record["parameters"] == parameter_count(model)
@@ -94,31 +156,36 @@ def test_shipped_weights_reach_the_recorded_accuracy(name, low, high):
 # different in each) the largest distance was 2 of 360 test images
 # (scripts/bench_training_spread.py, BENCHMARKS.md); we allow twice that.
 RETRAINED_ACCURACY_TOLERANCE = 4 / 360
+# The small CNN on the 3,600 distorted test images: seeds 1 and 2 (AVX-512) and seed 0 under
+# DEFAULT and AVX2 kernels lay within 20 images (0.56 points) of the shipped 90.86 %; twice that.
+TOLERANCES = {"digits_cnn": RETRAINED_ACCURACY_TOLERANCE, "digits_cnn_small": 40 / 3600}
 
 
-@pytest.fixture(scope="module")
-def retrained_cnn():
-    return train_baseline("digits_cnn")
+@pytest.fixture(scope="module", params=sorted(TOLERANCES))
+def retrained(request):
+    return request.param, train_baseline(request.param)
 
 
-def test_retraining_follows_the_recorded_recipe_to_the_shipped_accuracy(retrained_cnn):
-    recorded = zoo.baseline_record("digits_cnn")
-    assert recorded["recipe"] == RECIPES["digits_cnn"].as_dict()
-    test = digits_loaders().test
-    assert evaluate(retrained_cnn, test) == pytest.approx(recorded["test_accuracy"],
-                                                          abs=RETRAINED_ACCURACY_TOLERANCE)
+def test_retraining_follows_the_recorded_recipe_to_the_shipped_accuracy(retrained):
+    name, model = retrained
+    recorded = zoo.baseline_record(name)
+    assert recorded["recipe"] == RECIPES[name].as_dict()
+    test = baseline_loaders(name).test
+    assert evaluate(model, test) == pytest.approx(recorded["test_accuracy"],
+                                                  abs=TOLERANCES[name])
 
 
-def test_retraining_is_bit_identical_where_the_kernels_match_a_recorded_run(retrained_cnn):
+def test_retraining_is_bit_identical_where_the_kernels_match_a_recorded_run(retrained):
+    name, model = retrained
     here = kernel_signature()
-    recorded = zoo.baseline_record("digits_cnn")
+    recorded = zoo.baseline_record(name)
     same_kernels = [run for run in recorded["reproductions"]
                     if all(run[key] == value for key, value in here.items())]
     if not same_kernels:
         pytest.skip(f"no retraining recorded on these kernels ({here}); "
                     "scripts/train_baselines.py --record adds one")
-    assert state_sha256(retrained_cnn) == same_kernels[0]["sha256"]
-    assert evaluate(retrained_cnn, digits_loaders().test) == same_kernels[0]["test_accuracy"]
+    assert state_sha256(model) == same_kernels[0]["sha256"]
+    assert evaluate(model, baseline_loaders(name).test) == same_kernels[0]["test_accuracy"]
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
@@ -128,8 +195,8 @@ def test_shipped_weights_are_the_recorded_ones(name):
     assert set(recorded["trained_on"]) == set(kernel_signature())
     for run in recorded["reproductions"]:  # each names its kernels and what they gave
         assert set(run) == {*kernel_signature(), "sha256", "test_accuracy"}
-        assert abs(run["test_accuracy"] - recorded["test_accuracy"]) <= (
-            RETRAINED_ACCURACY_TOLERANCE)
+        assert abs(run["test_accuracy"] - recorded["test_accuracy"]) <= TOLERANCES.get(
+            name, RETRAINED_ACCURACY_TOLERANCE)
 
 
 def test_kernel_signature_names_torch_the_cpu_and_the_capability_in_use():

@@ -2,8 +2,9 @@
 
 ``train_baseline(name)`` trains ``pvq.models.build_model(name, seed)`` from scratch with the
 course's one training loop (``pvq.train.train``: SGD with momentum 0.9, cosine decay to 1 % of
-the learning rate, BatchNorm re-estimated at the end) on ``pvq.data.digits_loaders``. It runs on
-one thread with deterministic kernels, so a second call gives bit-identical weights on the same
+the learning rate, BatchNorm re-estimated at the end) on its data (``DATA``:
+``pvq.data.digits_loaders``, for ``digits_cnn_small`` the distorted digits). It runs on one
+thread with deterministic kernels, so a second call gives bit-identical weights on the same
 machine; ``scripts/train_baselines.py`` uses it to regenerate the files ``pvq.zoo`` loads.
 
 Bit-identical *only* on the same kernels: PyTorch picks its CPU kernels by instruction set
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pvq.data import digits_loaders
+from pvq.data import DigitsLoaders, digits_loaders, distorted_digits_loaders
 from pvq.models import ARCHITECTURES, build_model
 from pvq.train import train
 
@@ -47,7 +48,19 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "digits_cnn": Recipe(epochs=20, lr=0.1, weight_decay=5e-4),
     "digits_mlp": Recipe(epochs=30, lr=0.1, weight_decay=5e-4),
+    "digits_cnn_small": Recipe(epochs=20, lr=0.1, weight_decay=5e-4, batch_size=64),
 }
+
+#: the data each baseline trains on: ``loaders(batch_size=..., seed=...)``
+DATA = {"digits_cnn": digits_loaders, "digits_mlp": digits_loaders,
+        "digits_cnn_small": distorted_digits_loaders}
+
+
+def baseline_loaders(name: str, seed: int = 0) -> DigitsLoaders:
+    """The loaders ``name``'s baseline trains on, with its recipe's batch size."""
+    if name not in RECIPES:
+        raise ValueError(f"name must be one of {sorted(ARCHITECTURES)}, got {name!r}")
+    return DATA[name](batch_size=RECIPES[name].batch_size, seed=seed)
 
 
 @contextlib.contextmanager
@@ -75,7 +88,7 @@ def train_baseline(name: str, epochs: int | None = None, seed: int | None = None
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         recipe = dataclasses.replace(recipe, seed=seed)
-    loaders = digits_loaders(batch_size=recipe.batch_size, seed=recipe.seed)
+    loaders = baseline_loaders(name, seed=recipe.seed)
     model = build_model(name, seed=recipe.seed)
     with _one_thread():
         train(model, loaders.train, epochs=recipe.epochs if epochs is None else epochs,

@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -34,6 +35,7 @@ from pvq.layers import compressible_layers
 from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.qat import apply_lsq, lsq_quantizers
 from pvq.representations import compare_layers
+from pvq.stats import paired_bootstrap
 from pvq.train import Batches, evaluate, reestimate_batchnorm, train
 
 #: the two ways to compress, named as in ``pvq.plotting.COLORS``
@@ -227,3 +229,76 @@ def representation_table(original: nn.Module, records: pd.DataFrame,
     if not rows:
         raise ValueError("records is empty")
     return pd.concat(rows, ignore_index=True)[[*keys, "layer", "snr_db", "cka"]]
+
+
+def fine_tune_uncompressed(model: nn.Module, loader: Batches, *, lr: float, seed: int = 0,
+                           budget: Budget = Budget()) -> nn.Module:
+    """A copy of ``model`` fine-tuned in FP32 with the same loop and ``budget`` as
+    ``fine_tune``: how far the representations drift from training alone, without compression."""
+    tuned = copy.deepcopy(model)
+    train(tuned, loader, epochs=budget.epochs, lr=lr, seed=seed,
+          bn_batches=budget.bn_batches, progress=False)
+    return tuned
+
+
+def per_example_correct(model: nn.Module, loader: Batches) -> np.ndarray:
+    """Whether ``model`` (in eval mode, no gradients) classifies each example of ``loader``
+    correctly, in the loader's order: the paired data of ``pvq.stats``."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            outcome = [(model(inputs).argmax(dim=1) == labels).numpy() for inputs, labels in loader]
+    finally:
+        model.train(was_training)
+    if not outcome:
+        raise ValueError("loader is empty")
+    return np.concatenate(outcome)
+
+
+def learning_rate_choice(records: pd.DataFrame) -> pd.DataFrame:
+    """``choose_learning_rates`` with its evidence: per method the chosen rate, the grid
+    searched, whether the choice is strictly inside it (not on an edge, which would call for a
+    wider grid) and the fewest seeds any rate of the grid was tried with."""
+    chosen = choose_learning_rates(records)
+    tuned = records[records["stage"] == "fine-tuned"]
+    rows = []
+    for method, lr in chosen.items():
+        grid = sorted(tuned.loc[tuned["method"] == method, "lr"].unique())
+        rows.append({"method": method, "lr": lr, "grid": tuple(float(g) for g in grid),
+                     "inside": grid[0] < lr < grid[-1],
+                     "seeds": int(tuned[tuned["method"] == method].groupby(["lr", "bits"])
+                                  ["seed"].nunique().min())})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def paired_gap_table(records: pd.DataFrame, *, groups: np.ndarray | None = None,
+                     first: str = "quantization", second: str = "pruning",
+                     confidence: float = 0.95, resamples: int = 10_000) -> pd.DataFrame:
+    """Per bit-width, the fine-tuned accuracies of ``first`` and ``second`` (means over seeds)
+    and ``pvq.stats.paired_bootstrap`` of their gap on the same test examples, seeds paired by
+    number: columns ``first, second, gap, low, high, seeds``.
+
+    ``records`` need a ``test_correct`` column (``per_example_correct`` on the test loader) and
+    one learning rate per method; ``groups`` labels the test examples made from one original.
+    """
+    if "test_correct" not in records:
+        raise ValueError("records need a test_correct column (per_example_correct)")
+    tuned = records[records["stage"] == "fine-tuned"]
+    rows = []
+    for bits in sorted(tuned["bits"].unique(), reverse=True):
+        by_method = {}
+        for method in (first, second):
+            rows_m = tuned[(tuned["method"] == method) & (tuned["bits"] == bits)]
+            if rows_m["lr"].nunique() != 1:
+                raise ValueError(f"{method} at {bits} bits needs exactly one learning rate")
+            by_method[method] = rows_m.set_index("seed")["test_correct"]
+        seeds = sorted(set(by_method[first].index) & set(by_method[second].index))
+        if not seeds:
+            raise ValueError(f"no seed has both {first} and {second} at {bits} bits")
+        a, b = (np.stack([by_method[m][s] for s in seeds]) for m in (first, second))
+        gap = paired_bootstrap(a, b, groups=groups, confidence=confidence, resamples=resamples)
+        rows.append({"bits": int(bits), "sparsity": equivalent_sparsity(int(bits)),
+                     first: a.mean(), second: b.mean(), "gap": gap.gap, "low": gap.low,
+                     "high": gap.high, "seeds": len(seeds)})
+    return pd.DataFrame(rows).set_index("bits")

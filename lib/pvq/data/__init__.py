@@ -7,6 +7,10 @@ and licence.
 ``digits_split()`` / ``digits_loaders()``: scikit-learn's 8x8 handwritten digits with a fixed,
 seeded train (1,181) / calibration (256) / test (360) split, as NumPy arrays or torch DataLoaders
 (see ``pvq.data.digits``).
+
+``distorted_digits_split()`` / ``distorted_digits_loaders()``: a harder task with headroom built
+from the same split, each part's originals under random affine distortion and noise, 3,600 test
+images made from the 360 test originals only (see ``pvq.data.distorted``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pvq.data.digits import (
     digits_loaders,
     digits_split,
 )
+from pvq.data.distorted import DistortedSplit, distorted_digits_loaders, distorted_digits_split
 
 __all__ = [
     "CALIBRATION_SIZE",
@@ -31,8 +36,11 @@ __all__ = [
     "TRAIN_SIZE",
     "DigitsLoaders",
     "DigitsSplit",
+    "DistortedSplit",
     "digits_loaders",
     "digits_split",
+    "distorted_digits_loaders",
+    "distorted_digits_split",
     "model_zoo_sqnr",
 ]
 

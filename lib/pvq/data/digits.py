@@ -72,7 +72,12 @@ def digits_loaders(batch_size: int = 32, seed: int = 0) -> DigitsLoaders:
     generator seeded by ``seed``: a fresh call replays the same batch order.
     """
     batch_size = check_int(batch_size, "batch_size", 1)
-    split = digits_split(seed)
+    return make_loaders(digits_split(seed), batch_size=batch_size, seed=seed)
+
+
+def make_loaders(split: DigitsSplit, *, batch_size: int, seed: int) -> DigitsLoaders:
+    """DataLoaders over the parts of ``split``; only training shuffles, with its own generator
+    seeded by ``seed``."""
 
     def loader(x: np.ndarray, y: np.ndarray, shuffle: bool) -> DataLoader:
         dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
