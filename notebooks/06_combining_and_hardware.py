@@ -912,9 +912,8 @@ check_answer("Exercise 2b", answer_better, "quantization"
 # mask that `combine.stored_arrays` writes, and your count with `compression.encoded_bytes`.
 
 # %% tags=["solution"]
-keep = magnitude_mask(w, 0.75)
-answer_mask = np.packbits(keep.ravel(), bitorder="little")
-answer_bytes = answer_mask.nbytes + 2 * int(keep.sum())
+answer_mask = np.packbits(magnitude_mask(w, 0.75).ravel(), bitorder="little")
+answer_bytes = answer_mask.nbytes + 2 * int(magnitude_mask(w, 0.75).sum())
 
 # %%
 stored_mask = combine.stored_arrays(w, sparsity=0.75, encoding="bitmask")["mask"].numpy()
