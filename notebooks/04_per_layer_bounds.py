@@ -544,7 +544,7 @@ assert quant_gain.max() > 20 * np.log10(2) and prune_gain.max() > 20 * np.log10(
 # keeps the best; the bounds tell us how far even the best of them might be from the optimum.
 
 # %%
-# NBVAL_IGNORE_OUTPUT (which heuristic wins a tie-close chunk depends on the CPU kernels)
+# NBVAL_IGNORE_OUTPUT
 print(chunk_table.quant_winner.value_counts().to_string())
 print(chunk_table.prune_winner.value_counts().to_string())
 
