@@ -23,7 +23,8 @@ test: $(INSTALLED)
 CAPABILITY ?= default
 TRAINING_TESTS := tests/test_zoo.py tests/test_train.py tests/test_finetune.py \
 	tests/test_combine.py tests/test_qat.py tests/test_pruning_schedule.py \
-	tests/test_representations.py notebooks/05_finetuning_qat_vs_pruning.ipynb \
+	tests/test_representations.py tests/test_hostile_models.py \
+	notebooks/05_finetuning_qat_vs_pruning.ipynb \
 	notebooks/06_combining_and_hardware.ipynb
 test-kernels: $(INSTALLED)
 	ATEN_CPU_CAPABILITY=$(CAPABILITY) $(PYTEST) $(TRAINING_TESTS)

@@ -177,7 +177,7 @@ def test_copies_and_state_dicts_keep_the_quantizers():
         (lambda: apply_lsq(nn.ReLU(), 4), ValueError, "Conv2d or Linear"),
         (lambda: apply_lsq("model", 4), TypeError, "model"),
         (lambda: lsq_quantize(torch.ones(3), torch.ones(2), 4), ValueError, "step"),
-        (lambda: lsq_quantize(torch.ones(3), torch.tensor(-1.0), 4), ValueError, "scale"),
+        (lambda: lsq_quantize(torch.ones(3), torch.tensor(-1.0), 4), ValueError, "step"),
         (lambda: lsq_quantize(torch.ones(3), torch.tensor(1.0), 4, 0.0), ValueError, "grad_scale"),
         (lambda: gradient_scale(0, 4), ValueError, "size"),
     ],

@@ -50,6 +50,34 @@ def to_numpy(w: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.asarray(w, dtype=np.float64)
 
 
+def check_module(model: object, name: str = "model") -> torch.nn.Module:
+    """Require a ``torch.nn.Module``."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def check_inputs(inputs: object, name: str = "inputs") -> torch.Tensor:
+    """Require a batch for a network: a finite floating-point tensor with n >= 1 rows."""
+    if not isinstance(inputs, torch.Tensor) or not inputs.dtype.is_floating_point:
+        got = inputs.dtype if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {got}")
+    if inputs.ndim < 2 or inputs.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n >= 1, ...), got {tuple(inputs.shape)}")
+    if not bool(torch.isfinite(inputs).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return inputs
+
+
+def call_model(model: torch.nn.Module, inputs: torch.Tensor, name: str = "inputs") -> torch.Tensor:
+    """``model(inputs)``; a shape the network cannot take is a ValueError naming ``name``."""
+    try:
+        return model(inputs)
+    except RuntimeError as error:
+        raise ValueError(f"{name} of shape {tuple(inputs.shape)} does not fit the model: "
+                         f"{error}") from error
+
+
 def check_int(value: object, name: str, minimum: int = 0, maximum: int | None = None) -> int:
     """Require an integer (Python or NumPy, not a bool) in ``minimum .. maximum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

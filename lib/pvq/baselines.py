@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pvq._validation import check_module
 from pvq.data import DigitsLoaders, digits_loaders, distorted_digits_loaders
 from pvq.models import ARCHITECTURES, build_model
 from pvq.train import train
@@ -115,6 +116,7 @@ def kernel_signature() -> dict[str, str]:
 
 def state_sha256(model: nn.Module) -> str:
     """SHA-256 of a model's state dict (names and raw bytes, in order): equal iff bit-identical."""
+    check_module(model)
     digest = hashlib.sha256()
     for key, value in model.state_dict().items():
         digest.update(key.encode())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from pvq._validation import check_module
+
 #: layer types whose weight is quantized or pruned (biases and BatchNorm stay in full precision)
 COMPRESSIBLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 
@@ -14,8 +16,7 @@ def compressible_layers(model: nn.Module) -> dict[str, nn.Module]:
     For a sequential network, registration order is the order of the forward pass, so the first
     and last entries are the network's first and last layers.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(model)
     layers = {name: module for name, module in model.named_modules()
               if isinstance(module, COMPRESSIBLE_TYPES)}
     if not layers:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from pvq._validation import check_int
+from pvq._validation import check_int, check_module
 
 
 def _conv_bn_relu(name: str, channels_in: int, channels_out: int, stride: int) -> list:
@@ -94,4 +94,5 @@ def build_model(name: str, seed: int = 0) -> nn.Module:
 
 def parameter_count(model: nn.Module) -> int:
     """The number of trainable parameters (weights, biases, BatchNorm scales and shifts)."""
+    check_module(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

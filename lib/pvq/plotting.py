@@ -6,8 +6,16 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
+from pvq._validation import (check_bits, check_int, check_positive, check_real, check_weights,
+                             to_numpy)
+
 #: the colour of each method in every figure of the course
 COLORS = {"quantization": "#1f77b4", "pruning": "#d62728", "both": "#2ca02c", "data": "#7f7f7f"}
+
+
+def _check_axes(ax: object, name: str) -> None:
+    if not isinstance(ax, mpl.axes.Axes):
+        raise TypeError(f"{name} must be a matplotlib Axes, got {type(ax).__name__}")
 
 
 def use_course_style() -> None:
@@ -35,6 +43,15 @@ def weight_histogram(
     bins: int = 120,
 ) -> None:
     """Histogram of weights with quantization levels (vertical ticks) and a pruning band."""
+    _check_axes(ax, "ax")
+    check_weights(w)
+    if levels is not None:
+        check_weights(levels, "levels")
+    if threshold is not None:
+        threshold = check_real(threshold, "threshold")
+        if threshold < 0:
+            raise ValueError(f"threshold must be >= 0, got {threshold}")
+    bins = check_int(bins, "bins", 1)
     ax.hist(np.ravel(w), bins=bins, density=True, color=COLORS["data"], alpha=0.6,
             label="weights")
     if levels is not None:
@@ -69,6 +86,18 @@ def error_density(
     from pvq.prune import magnitude_threshold
     from pvq.quantize import quantization_grid, quantize
 
+    if isinstance(axes, str) or not hasattr(axes, "__len__") or len(axes) != 2:
+        raise TypeError(f"axes must be a pair (top, bottom) of matplotlib Axes, got {axes!r}")
+    for axis, name in zip(axes, ("axes[0]", "axes[1]")):
+        _check_axes(axis, name)
+    if not all(callable(getattr(dist, method, None)) for method in ("pdf", "ppf", "isf")):
+        raise TypeError(f"dist must be a frozen scipy.stats distribution, got {type(dist).__name__}")
+    bits, scale = check_bits(bits), check_positive(scale, "scale")
+    if x is not None:
+        check_weights(x, "x")
+        x = to_numpy(x)
+        if x.ndim != 1 or x.size < 2 or not np.all(np.diff(x) > 0):
+            raise ValueError("x must be a 1-D increasing grid of at least 2 points")
     if x is None:
         x = np.linspace(float(dist.ppf(5e-5)), float(dist.isf(5e-5)), 4001)
     density, tau = dist.pdf(x), magnitude_threshold(dist, sparsity)

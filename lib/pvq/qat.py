@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from pvq._validation import check_bits, check_int, check_positive
+from pvq._validation import check_bits, check_int, check_module, check_positive, check_weights
 from pvq.layers import compressible_layers
 from pvq.quantize import grid_limits, mse_scale, quantize
 
@@ -78,8 +78,11 @@ def lsq_quantize(
     """
     if not isinstance(w, torch.Tensor) or not isinstance(step, torch.Tensor):
         raise TypeError("w and step must be torch tensors")
-    if step.numel() != 1:
-        raise ValueError(f"step must hold one value (per-tensor quantization), got {step.numel()}")
+    check_weights(w)
+    if step.numel() != 1 or not step.dtype.is_floating_point:
+        raise ValueError(f"step must hold one floating-point value (per-tensor quantization), "
+                         f"got {step.numel()} of {step.dtype}")
+    check_positive(float(step.detach()), "step")
     bits = _check_lsq_bits(bits)
     if grad_scale is None:
         grad_scale = gradient_scale(w.numel(), bits)
@@ -94,6 +97,9 @@ class LSQQuantizer(nn.Module):
 
     def __init__(self, weight: torch.Tensor, bits: int) -> None:
         super().__init__()
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+        check_weights(weight, "weight")
         self.bits = _check_lsq_bits(bits)
         self.grad_scale = gradient_scale(weight.numel(), self.bits)
         initial = mse_scale(weight.detach(), self.bits)
@@ -136,6 +142,7 @@ def apply_lsq(
 
 def lsq_quantizers(model: nn.Module) -> dict[str, LSQQuantizer]:
     """The ``LSQQuantizer`` of each LSQ-quantized layer of ``model`` (empty if there is none)."""
+    check_module(model)
     return {
         name: quantizer
         for name, layer in model.named_modules()

@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvq._validation import check_weights, to_numpy, unit_scaled
+from pvq._validation import (call_model, check_inputs, check_module, check_weights, to_numpy,
+                             unit_scaled)
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 
@@ -56,7 +57,13 @@ def layer_outputs(
     ``layers`` defaults to the model's Conv2d/Linear layers (``pvq.layers``); a conv output
     (n, C, H, W) becomes (n, C*H*W).
     """
+    check_module(model)
+    inputs = check_inputs(inputs)
+    if isinstance(layers, (str, torch.Tensor, np.ndarray)):
+        raise TypeError(f"layers must be a list of layer names, got {type(layers).__name__}")
     names = list(compressible_layers(model) if layers is None else layers)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"layers must be layer names (strings), got {names!r}")
     modules = dict(model.named_modules())
     missing = [name for name in names if name not in modules]
     if missing:
@@ -70,7 +77,7 @@ def layer_outputs(
     try:
         model.eval()
         with torch.no_grad():
-            model(inputs)
+            call_model(model, inputs)
     finally:
         for hook in hooks:
             hook.remove()

@@ -20,7 +20,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from pvq._validation import check_int, check_positive, check_real
+from pvq._validation import (call_model, check_inputs, check_int, check_module, check_positive,
+                             check_real)
 from pvq.qat import step_size_parameters
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -34,6 +35,37 @@ def show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return bool(progress)
     return "JPY_SESSION_NAME" in os.environ or sys.stderr.isatty()
+
+
+def checked_batches(loader: Batches, name: str = "loader") -> Iterator[tuple[torch.Tensor,
+                                                                           torch.Tensor]]:
+    """``loader``'s batches, each checked: finite float inputs and one int64 label per input."""
+    try:
+        batches = iter(loader)
+    except TypeError:
+        raise TypeError(f"{name} must be an iterable of (inputs, labels) batches, "
+                        f"got {type(loader).__name__}") from None
+    for batch in batches:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2
+                and all(isinstance(part, torch.Tensor) for part in batch)):
+            raise TypeError(f"{name} must yield (inputs, labels) pairs of tensors, "
+                            f"got {type(batch).__name__}")
+        inputs, labels = batch
+        check_inputs(inputs, f"{name}'s inputs")
+        if labels.dtype != torch.int64 or labels.shape != inputs.shape[:1]:
+            raise ValueError(f"{name}'s labels must be int64 class indices, one per input, got "
+                             f"{labels.dtype} of shape {tuple(labels.shape)} for inputs of shape "
+                             f"{tuple(inputs.shape)}")
+        yield inputs, labels
+
+
+def _loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``model`` on one checked batch; labels must name one of its outputs."""
+    logits = call_model(model, inputs, "loader's inputs")
+    if int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]:
+        raise ValueError(f"loader's labels must lie in 0..{logits.shape[1] - 1} (the model's "
+                         f"classes), got {int(labels.min())}..{int(labels.max())}")
+    return F.cross_entropy(logits, labels)
 
 
 @contextlib.contextmanager
@@ -71,17 +103,28 @@ def train(
     deterministic: the same call gives the same weights, even with a reused loader.
     ``bn_batches`` training batches re-estimate BatchNorm statistics at the end (None: all).
     """
+    check_module(model)
     epochs = check_int(epochs, "epochs", 1)
     lr = check_positive(lr, "lr")
     step_size_lr = check_positive(step_size_lr, "step_size_lr")
     momentum = check_real(momentum, "momentum")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     weight_decay = check_real(weight_decay, "weight_decay")
+    if weight_decay < 0.0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     final_lr_fraction = check_real(final_lr_fraction, "final_lr_fraction")
     if not 0.0 <= final_lr_fraction <= 1.0:
         raise ValueError(f"final_lr_fraction must be in [0, 1], got {final_lr_fraction}")
+    seed = check_int(seed, "seed")
+    if not hasattr(loader, "__len__"):
+        raise TypeError(f"loader must have a length (a DataLoader or a list of batches), "
+                        f"got {type(loader).__name__}")
     total_steps = epochs * check_int(len(loader), "len(loader)", 1)
     if bn_batches is not None:
         check_int(bn_batches, "bn_batches", 1)
+    if not all(callable(callback) for callback in callbacks):
+        raise TypeError("callbacks must be callables taking the number of steps done")
 
     steps = step_size_parameters(model)
     step_ids = {id(step) for step in steps}
@@ -106,10 +149,13 @@ def train(
         for _ in range(epochs):
             model.train()
             total, count = 0.0, 0
-            for inputs, labels in loader:
+            for inputs, labels in checked_batches(loader):
                 for optimizer in optimizers:
                     optimizer.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(inputs), labels)
+                loss = _loss(model, inputs, labels)
+                if not torch.isfinite(loss):
+                    raise ValueError(f"training diverged (loss {loss.item()} at step {done + 1}): "
+                                     f"lower lr (got {lr})")
                 loss.backward()
                 for optimizer, schedule in zip(optimizers, schedules):
                     optimizer.step()
@@ -131,6 +177,7 @@ def reestimate_batchnorm(model: nn.Module, loader: Batches, batches: int | None 
     """Recompute every BatchNorm's running mean and variance from ``batches`` batches of
     ``loader`` (None: all): reset, then an equal-weight average over the batches (momentum None).
     """
+    check_module(model)
     if batches is not None:
         batches = check_int(batches, "batches", 1)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -143,11 +190,15 @@ def reestimate_batchnorm(model: nn.Module, loader: Batches, batches: int | None 
             norm.reset_running_stats()
             norm.momentum = None
         model.train()
+        seen = 0
         with torch.no_grad():
-            for index, (inputs, _) in enumerate(loader):
-                if batches is not None and index >= batches:
+            for inputs, _ in checked_batches(loader):
+                if batches is not None and seen >= batches:
                     break
-                model(inputs)
+                call_model(model, inputs, "loader's inputs")
+                seen += 1
+        if seen == 0:
+            raise ValueError("loader yields no batches: no statistics to estimate")
     finally:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
@@ -156,14 +207,17 @@ def reestimate_batchnorm(model: nn.Module, loader: Batches, batches: int | None 
 
 def evaluate(model: nn.Module, loader: Batches, *, progress: bool | None = None) -> float:
     """Top-1 accuracy of ``model`` (in eval mode) on all of ``loader``; the model is unchanged."""
+    check_module(model)
     was_training = model.training
     model.eval()
     correct = seen = 0
     try:
         with torch.no_grad():
-            for inputs, labels in tqdm(loader, desc="evaluating", leave=False,
+            for inputs, labels in tqdm(checked_batches(loader), desc="evaluating", leave=False,
+                                       total=len(loader) if hasattr(loader, "__len__") else None,
                                        disable=not show_progress(progress)):
-                correct += int((model(inputs).argmax(dim=1) == labels).sum())
+                predictions = call_model(model, inputs, "loader's inputs").argmax(dim=1)
+                correct += int((predictions == labels).sum())
                 seen += len(labels)
     finally:
         model.train(was_training)

@@ -18,6 +18,8 @@ def figure_with_sliders(draw: Callable[..., None], **sliders: ValueWidget) -> VB
     non-interactive run (nbval, the HTML site) shows the default figure, and the sliders' text
     form is stable for nbval to compare.
     """
+    if not callable(draw):
+        raise TypeError(f"draw must be a function drawing one figure, got {type(draw).__name__}")
     if not sliders:
         raise ValueError("sliders: give at least one keyword, e.g. bits=IntSlider(...)")
     for name, slider in sliders.items():

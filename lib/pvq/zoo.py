@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pvq._validation import call_model, check_inputs
 from pvq.data import digits_split
 from pvq.layers import compressible_layers
 from pvq.models import ARCHITECTURES, build_model
@@ -50,7 +51,7 @@ def weights_file(name: str) -> str:
 
 
 def _check_name(name: object) -> str:
-    if name not in ARCHITECTURES:
+    if not isinstance(name, str) or name not in ARCHITECTURES:
         raise ValueError(f"name must be one of {sorted(ARCHITECTURES)}, got {name!r}")
     return name
 
@@ -73,11 +74,10 @@ def baseline_record(name: str) -> dict:
 def _as_images(images: np.ndarray | torch.Tensor | None) -> torch.Tensor:
     if images is None:
         return torch.from_numpy(digits_split().x_calibration)
-    if isinstance(images, np.ndarray):
+    if isinstance(images, np.ndarray) and images.dtype.kind == "f":
         images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor) or not images.dtype.is_floating_point:
-        raise TypeError("images must be a floating-point numpy.ndarray or torch.Tensor")
-    if images.ndim != 4 or images.shape[0] == 0:
+    images = check_inputs(images, "images")
+    if images.ndim != 4:
         raise ValueError(f"images must have shape (n >= 1, channels, height, width), "
                          f"got {tuple(images.shape)}")
     return images.float()
@@ -87,10 +87,20 @@ def conv_patches(module: nn.Conv2d, inputs: torch.Tensor) -> torch.Tensor:
     """im2col: one row per output position and image, ``in_channels * kh * kw`` columns in the
     order of ``weight.reshape(out_channels, -1)``, with the layer's stride, padding and dilation.
     """
+    if not isinstance(module, nn.Conv2d):
+        raise TypeError(f"module must be a torch.nn.Conv2d, got {type(module).__name__}")
+    inputs = check_inputs(inputs)
+    if inputs.ndim != 4 or inputs.shape[1] != module.in_channels:
+        raise ValueError(f"inputs must have shape (n, {module.in_channels}, height, width), "
+                         f"got {tuple(inputs.shape)}")
     if module.groups != 1 or module.padding_mode != "zeros" or isinstance(module.padding, str):
         raise ValueError("only ungrouped convolutions with explicit zero padding are supported")
-    patches = F.unfold(inputs, module.kernel_size, dilation=module.dilation,
-                       padding=module.padding, stride=module.stride)
+    try:
+        patches = F.unfold(inputs, module.kernel_size, dilation=module.dilation,
+                           padding=module.padding, stride=module.stride)
+    except RuntimeError as error:
+        raise ValueError(f"inputs of shape {tuple(inputs.shape)} are too small for the "
+                         f"convolution: {error}") from error
     return patches.transpose(1, 2).reshape(-1, patches.shape[1])
 
 
@@ -105,7 +115,7 @@ def layer_matrices(model: nn.Module, layer: str,
     output without its bias.
     """
     layers = compressible_layers(model)
-    if layer not in layers:
+    if not isinstance(layer, str) or layer not in layers:
         raise ValueError(f"layer must be one of {list(layers)}, got {layer!r}")
     module = layers[layer]
     captured = []
@@ -114,7 +124,7 @@ def layer_matrices(model: nn.Module, layer: str,
     try:
         model.eval()
         with torch.no_grad():
-            model(_as_images(images))
+            call_model(model, _as_images(images), "images")
     finally:
         hook.remove()
         model.train(was_training)
