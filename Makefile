@@ -11,7 +11,7 @@ SERVER_CONFIG := etc/jupyter/jupyter_server_config.json
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
-PYTEST := scripts/offline $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder \
+PYTEST := scripts/offline $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 \
 	--nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 test: $(INSTALLED)
