@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
+from bench_headroom import markdown  # a sibling script: scripts/ is on the path
 from pvq import combine
 from pvq.baselines import baseline_loaders
 from pvq.data import distorted_digits_split
@@ -88,15 +89,6 @@ def post_training_orders() -> pd.DataFrame:
                          "PtQ - QtP (pp)": 100 * gap.gap,
                          "95 % interval (pp)": f"[{100 * gap.low:.1f}, {100 * gap.high:.1f}]"})
     return pd.DataFrame(rows).set_index(["budget", "format"])
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    header = [str(frame.index.names if frame.index.nlevels > 1 else frame.index.name or ""),
-              *map(str, frame.columns)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, [index, *row])) + " |"
-              for index, row in zip(frame.index, frame.itertuples(index=False))]
-    return "\n".join(lines)
 
 
 def main() -> None:
