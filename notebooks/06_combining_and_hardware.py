@@ -664,9 +664,8 @@ assert lead[4] > 1.5 and lead[3] > 5 and lead[2] > 5  # a few images flip betwee
 # Without training, quantization alone has the best weight SNR and the best accuracy at every
 # budget: ahead of the best other format by about two points at 4 bits per weight and by far
 # more at 3 and 2. FP16 pruning collapses (at 2 bits per weight it must remove 15 of every 16
-# weights). Between the two orders, paired on the same
-# test images, `PtQ - QtP` is prune-then-quantize's accuracy minus quantize-then-prune's, in
-# points, with its 95 % interval:
+# weights). Between the two orders, paired on the same test images, `PtQ - QtP` is
+# prune-then-quantize's accuracy minus quantize-then-prune's, in points, with its 95 % interval:
 
 # %%
 def order_gaps(frame, by):
