@@ -19,7 +19,7 @@
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 45 minutes (the code runs in about a minute on a laptop CPU). **You need:**
+# **Estimated time:** 45 minutes (the code runs in a minute or two on a laptop CPU). **You need:**
 # notebook 1 (quantizer, pruner, bitmask), notebook 2 (SNR of the normal), notebook 5 (LSQ and
 # gradual pruning).
 #
@@ -33,8 +33,10 @@
 # 3. draw the storage-vs-SNR frontier with every overhead counted, binary and ternary codes
 #    included, with fixed-length and with entropy-coded codes, and read off which formats are
 #    Pareto-optimal;
-# 4. fine-tune a network with quantization-aware pruning and compare it with quantization alone
-#    at the same number of bits per weight;
+# 4. run both orders on a network, post-training and trained (pruning then quantization-aware
+#    training, or quantization-aware training then pruning), and quantization-aware pruning;
+#    compare them with each other and with quantization alone at the same bits per weight, with
+#    paired 95 % intervals over seeds and test images;
 # 5. time a Linear layer dense (FP32 and BF16), INT8, unstructured sparse and structurally
 #    pruned, find the sparsity from which unstructured sparsity starts to pay, and tell what is
 #    measured from what is arithmetic;
@@ -59,14 +61,16 @@ torch.set_num_threads(1)
 
 # %%
 from pvq import combine, compression, hardware
-from pvq.data import digits_loaders
+from pvq.baselines import baseline_loaders, cpu_model
+from pvq.data import distorted_digits_split
 from pvq.exercises import check_answer
-from pvq.baselines import cpu_model
+from pvq.finetune import per_example_correct
+from pvq.layers import compressible_layers
 from pvq.metrics import kurtosis, snr_db
 from pvq.plotting import COLORS, use_course_style
 from pvq.prune import channel_mask, magnitude_mask, magnitude_prune
 from pvq.theory import pruning_snr_db, quantization_snr_db
-from pvq.train import evaluate
+from pvq.stats import paired_bootstrap
 from pvq.widgets import figure_with_sliders
 from pvq.zoo import pretrained, real_layer
 
@@ -170,8 +174,9 @@ plt.show()
 # - **prune-then-quantize**: prune the smallest `|w|`, then quantize the kept weights with the MSE
 #   scale *of the kept weights*. The pruned weights are zeros by the mask; the grid ignores them.
 # - **quantize-then-prune**: quantize with the MSE scale of the *whole* tensor, then prune the
-#   quantized tensor by magnitude (the pruner only sees the codes; equal codes are ranked by
-#   position).
+#   quantized tensor by magnitude: the smallest codes go first, and among weights with equal
+#   codes those of smallest *original* magnitude (`combine.quantized_magnitude_mask`). Ranked by
+#   position instead, the pruner would drop arbitrary weights among equal codes.
 #
 # The errors fall on different weights (pruned ones lose `w`, kept ones their rounding error), so
 # their squared *weight* errors add: `||w - w_hat||² = Σ_pruned w² + Σ_kept (w - Q(w))²`. (The
@@ -198,19 +203,31 @@ def order_table(w, sparsity=0.5, bits=(2, 3, 4, 6, 8)):
                    for order in combine.ORDERS}} for b in bits}
     table = pd.DataFrame(rows).T.rename_axis("bits")
     table["FP16 pruning alone"] = snr_db(w, magnitude_prune(w, sparsity))
+    table["PtQ - QtP"] = table["prune-then-quantize"] - table["quantize-then-prune"]
     return table
 
 # %%
 orders = {"normal": order_table(normal_w), "MiniLM blocks.1.mlp.fc2": order_table(w)}
 for title, table in orders.items():
     print(f"{title}: SNR (dB) at 50 % sparsity\n{table.round(2).to_string()}\n")
-    assert (table["prune-then-quantize"] >= table["quantize-then-prune"] - 1e-9).all()
+    assert (table["PtQ - QtP"] >= -1e-9).all() and table["PtQ - QtP"].max() < 0.5
     assert (table["prune-then-quantize"] <= table["FP16 pruning alone"]).all()
+same_mask = all((combine.compress(x, bits=b, sparsity=0.5, order=combine.ORDERS[0]).mask
+                 == combine.compress(x, bits=b, sparsity=0.5, order=combine.ORDERS[1]).mask).all()
+                for x in (normal_w, w) for b in (2, 3, 4, 6, 8))
+print(f"both orders prune the same weights in every case of both tables: {same_mask}")
+assert same_mask
 
 # %% [markdown]
-# - **Prune first, then quantize.** It is never worse here. Quantize-then-prune spends its grid on
-#   the whole distribution, including the small weights that are about to be zeroed, and then
-#   cannot tell apart weights that rounded to the same code.
+# - **Both orders prune the same weights.** Below the clipping level a larger `|w|` never gets a
+#   smaller code, so ranking codes first and original magnitudes among equal codes is ranking
+#   `|w|`: the mask is the magnitude mask either way (it could differ only if a clipped weight
+#   were pruned). What differs is the scale.
+# - **Prune first, then quantize, for the weight error.** Quantize-then-prune spends its grid on
+#   the whole distribution, including the small weights that are about to be zeroed; prune-then-
+#   quantize fits it to the kept weights, and for a given mask that scale minimizes the total
+#   error. So it can only win here, but by little: the difference column of the table is a few
+#   tenths of a dB at most, because the small weights barely move the MSE scale.
 # - **The weight errors add.** At 8 bits the combination keeps within a fraction of a dB of FP16
 #   pruning on the normal: the 8-bit rounding of the kept weights is tiny next to what pruning
 #   removed. The outlier-heavy MiniLM layer loses a little more, because its 8-bit grid must
@@ -570,104 +587,205 @@ panel = figure_with_sliders(
 # not raise the star (section 2 checked it at 50 %).*
 #
 # ## 4. A trained network at matched storage
-# Now accuracy. `pretrained("digits_cnn")` is notebook 5's small CNN (every Conv2d and Linear
-# weight compressed, 23,824 weights). For a budget of B bits per weight with a bitmask,
-# `combine.matched_formats(B)` lists quantization alone (INT-B), FP16 pruning to `1 - (B-1)/16`,
-# and b-bit codes pruned to `1 - (B-1)/b`. Post-training first: compress, re-estimate BatchNorm
-# (notebook 5), no gradient step.
+# Now accuracy, on the task of notebook 5 that leaves room to lose some: `digits_cnn_small`
+# (`pvq.zoo.pretrained`, 6,152 weights in its Conv2d and Linear layers) on the distorted digits
+# (`pvq.data.distorted`: every image a randomly rotated, scaled, shifted and noisy copy of a
+# digit; 3,600 test images made from the 360 held-out test originals only). On the clean digits
+# a network scores near 100 % and every compressed format ties within a few images; here the
+# FP32 network is clearly below the ceiling and compression shows. The 10 copies of one original
+# are not independent examples, so every interval below resamples *originals*
+# (`pvq.stats.paired_bootstrap(..., groups=originals)`), and every difference between two
+# models is measured *paired*, on the same test images.
 
 # %%
-baseline, loaders = pretrained("digits_cnn"), digits_loaders()
+baseline, loaders = pretrained("digits_cnn_small"), baseline_loaders("digits_cnn_small")
+originals = distorted_digits_split().test_source  # the original each test image was made from
 
-def describe(bits, sparsity, order=None):
+
+def accuracy_interval(a, b=None):
+    """Mean accuracy of `a` (or the gap `a - b`, paired), 95 % bootstrap over originals, in %."""
+    b = np.zeros_like(a) if b is None else b
+    result = paired_bootstrap(a, b, groups=originals)
+    return pd.Series({"%": 100 * result.gap, "low": 100 * result.low, "high": 100 * result.high})
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fp32_correct = per_example_correct(baseline, loaders.test)
+fp32 = accuracy_interval(fp32_correct)
+weights = sum(layer.weight.numel() for layer in compressible_layers(baseline).values())
+print(f"{weights:,} compressible weights; FP32 test accuracy {fp32['%']:.1f} % (95 % interval "
+      f"over originals {fp32['low']:.1f} to {fp32['high']:.1f}) on {fp32_correct.size:,} images")
+assert weights == 6152 and fp32_correct.size == 3600
+assert 85 < fp32["%"] < 95
+
+# %% [markdown]
+# For a budget of B bits per weight with a bitmask, `combine.matched_formats(B)` lists
+# quantization alone (INT-B), FP16 pruning to `1 - (B-1)/16`, and b-bit codes pruned to
+# `1 - (B-1)/b`, every overhead counted. **Post-training** first: compress every layer in each
+# order, re-estimate BatchNorm (notebook 5), no gradient step.
+
+# %%
+def describe(bits, sparsity):
     values = "FP16" if bits is None else f"INT{bits}"
-    return values if sparsity == 0 else f"{values}, {100 * sparsity:.4g} % pruned" + (
-        "" if order is None else f", {order}")
+    return values if sparsity == 0 else f"{values}, {100 * sparsity:.4g} % pruned"
+
+
+def post_training_row(budget, bits, sparsity, order):
+    model = combine.post_training(baseline, loaders.train, bits=bits, sparsity=sparsity,
+                                  order=order or combine.ORDERS[0])
+    return {"budget": budget, "format": describe(bits, sparsity), "order": order or "-",
+            "bits/weight": combine.model_bits_per_weight(baseline, bits=bits, sparsity=sparsity),
+            "worst layer SNR (dB)": combine.weight_snr(baseline, model).min(),
+            "correct": per_example_correct(model, loaders.test)}
 
 # %%
-records = []
-for budget in (4, 3, 2):
-    for bits, sparsity in combine.matched_formats(budget):
-        both = bits is not None and sparsity > 0
-        for order in (combine.ORDERS if both else [None]):
-            model = combine.post_training(baseline, loaders.train, bits=bits, sparsity=sparsity,
-                                          order=order or combine.ORDERS[0])
-            records.append({"budget": budget, "format": describe(bits, sparsity, order),
-                            "bits/weight": combine.model_bits_per_weight(
-                                baseline, bits=bits, sparsity=sparsity),
-                            "test accuracy": evaluate(model, loaders.test),
-                            "worst layer SNR (dB)": combine.weight_snr(baseline, model).min()})
-post = pd.DataFrame(records).set_index(["budget", "format"])
-print(post.round(3).to_string())
+post = pd.DataFrame([post_training_row(budget, bits, sparsity, order)
+                     for budget in (4, 3, 2) for bits, sparsity in combine.matched_formats(budget)
+                     for order in (combine.ORDERS if bits and sparsity else [None])])
+post["test %"] = 100 * post["correct"].map(np.mean)
 
 # %%
-for budget, group in post.groupby(level="budget"):
-    assert (group["bits/weight"] - budget).abs().max() < 0.01  # matched, scales included
-    quantization = group.loc[(budget, f"INT{budget}")]
-    assert group["worst layer SNR (dB)"].max() == quantization["worst layer SNR (dB)"]
-    assert group["test accuracy"].max() - quantization["test accuracy"] < 0.01
+# NBVAL_IGNORE_OUTPUT
+print(post.drop(columns="correct").set_index(["budget", "format", "order"]).round(2).to_string())
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+lead = {}
+for budget, group in post.groupby("budget"):
+    assert (group["bits/weight"] - budget).abs().max() < 0.03  # matched, scales included
+    alone = group.iloc[0]  # INT-B, quantization alone
+    assert group["worst layer SNR (dB)"].max() == alone["worst layer SNR (dB)"]
+    lead[budget] = alone["test %"] - group["test %"].drop(group.index[0]).max()
+print("quantization alone ahead of the best other format by (points):",
+      {budget: round(float(points), 2) for budget, points in lead.items()})
+assert lead[4] > 1.5 and lead[3] > 5 and lead[2] > 5  # a few images flip between CPU kernels
 
 # %% [markdown]
-# Without training, quantization alone has the best weight SNR at every budget, and no
-# combination beats its accuracy by more than a few test images (360 in all). FP16 pruning
-# collapses: at 2 bits per weight it must remove 15 of every 16 weights.
+# Without training, quantization alone has the best weight SNR and the best accuracy at every
+# budget: ahead of the best other format by about two points at 4 bits per weight and by far
+# more at 3 and 2. FP16 pruning collapses (at 2 bits per weight it must remove 15 of every 16
+# weights). Between the two orders, paired on the same test images, `PtQ - QtP` is
+# prune-then-quantize's accuracy minus quantize-then-prune's, in points, with its 95 % interval:
+
+# %%
+def order_gaps(frame, by):
+    """Per group of `by`: prune-then-quantize minus quantize-then-prune, paired, in points."""
+    rows = {}
+    for key, pair in frame[frame["order"] != "-"].groupby(by, sort=False):
+        correct = pair.set_index("order")["correct"]
+        rows[key] = accuracy_interval(correct[combine.ORDERS[0]], correct[combine.ORDERS[1]])
+    return pd.DataFrame(rows).T.rename(columns={"%": "PtQ - QtP"})
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+post_gaps = order_gaps(post, ["budget", "format"])
+print(post_gaps.round(2).to_string())
+
+# %%
+clearly_ahead = set(post_gaps.index[post_gaps["low"] > 0])
+assert {(3, "INT3, 33.33 % pruned"), (3, "INT4, 50 % pruned"),
+        (2, "INT2, 50 % pruned")} <= clearly_ahead
+assert post_gaps.drop(index=list(clearly_ahead))["PtQ - QtP"].abs().max() < 1
+
+# %% [markdown]
+# - **Prune-then-quantize is clearly ahead, its interval above zero, with 2- to 4-bit codes on a
+#   third to half of the weights** (INT3 on a third, INT2 and INT4 on half, at 3 and 2 bits per
+#   weight). Both orders prune the same weights (section 2); what differs is the scale, and with
+#   few levels the kept weights' own scale places them much better.
+# - **In every other format the order hardly matters** (6- and 8-bit codes, and 4-bit codes on a
+#   quarter or on three quarters of the weights): the gaps are within a point either way, and
+#   quantize-then-prune is never ahead by a full point. With 6 or 8 bits the grid is fine enough
+#   that both scales round the kept weights almost alike.
 #
-# Fine-tuning changes the picture for pruning (notebook 5). At the tightest budget, 2 bits per
-# weight, we fine-tune four formats for 3 epochs with `combine.fine_tune`: LSQ at 2 bits, gradual
-# pruning of FP16 weights to 93.75 %, and **quantization-aware pruning** (QAP) at two of the
-# matched pairs. QAP is LSQ and gradual pruning in one run: every layer computes `Q_s(m ⊙ w)`,
-# the learned step `s` and the float weights `w` train together while the mask `m` grows on the
-# cubic schedule. Each format picks its learning rate from {0.03, 0.1} on the calibration split
-# with seed 0, then runs seeds 1 and 2 at that rate.
+# **Trained.** The course defines the two orders by what is trained when:
+#
+# - **prune-then-quantize**: gradual magnitude pruning (GMP, notebook 5) of the float network,
+#   then quantization-aware training (LSQ) of the pruned network with its mask fixed;
+# - **quantize-then-prune**: LSQ first, then gradual pruning of the *quantized* network (LSQ
+#   goes on training; the masks are chosen on the float weights beneath the quantizer, which
+#   rank like the codes with ties broken by the original magnitude);
+# - and, for comparison, **quantization-aware pruning** (QAP), both at once: every layer
+#   computes `Q_s(m ⊙ w)` while the mask `m` grows on the cubic schedule, and **LSQ alone at 3
+#   bits**, quantization alone at the same storage.
+#
+# One format for all: 4-bit codes on half the weights, 3 bits per weight with the mask, like
+# INT3. Each method gets the same budget, 2 epochs in all (an order: 1 epoch per stage; notebook
+# 5 gave 3 epochs to one method, and the notebook must stay within its time), and 5 seeds. The
+# learning rates were chosen on *calibration* accuracy in `scripts/bench_combine.py`, one per
+# method from the grid {0.01, 0.03, 0.1, 0.3, 1}, with 2 seeds, each pick inside the grid
+# (BENCHMARKS.md, "Combining both"); test accuracy is only reported.
 
 # %%
-TUNED = {"LSQ INT2": (2, 0.0), "GMP FP16 93.75 %": (None, 0.9375),
-         "QAP INT2, 50 % pruned": (2, 0.5), "QAP INT4, 75 % pruned": (4, 0.75)}
+TRAINED = {"prune-then-quantize": ("prune-then-quantize", 4, 0.5),
+           "quantize-then-prune": ("quantize-then-prune", 4, 0.5),
+           "QAP (both at once)": ("joint", 4, 0.5), "LSQ INT3": ("joint", 3, 0.0)}
+LR = {"prune-then-quantize": 0.03, "quantize-then-prune": 0.3, "QAP (both at once)": 0.1,
+      "LSQ INT3": 0.03}  # chosen on calibration accuracy, inside the grid (BENCHMARKS.md)
+SEEDS = range(5)
 
-def tuned_run(name, lr, seed):
-    bits, sparsity = TUNED[name]
-    model = combine.fine_tune(baseline, loaders.train, bits=bits, sparsity=sparsity, lr=lr,
-                              seed=seed)
-    return {"format": name, "lr": lr, "seed": seed, "model": model,
-            "calibration": evaluate(model, loaders.calibration),
-            "test": evaluate(model, loaders.test)}
+
+def trained_correct(name, seed):
+    method, bits, sparsity = TRAINED[name]
+    model = combine.fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
+                                       sparsity=sparsity, epochs=2, lr=LR[name], seed=seed)
+    return per_example_correct(model, loaders.test)
 
 # %%
-selection = pd.DataFrame([tuned_run(name, lr, 0) for name in TUNED for lr in (0.03, 0.1)])
-chosen = selection.loc[selection.groupby("format", sort=False)["calibration"].idxmax()]
-runs = pd.concat([chosen, pd.DataFrame([tuned_run(row.format, row.lr, seed)
-                                        for row in chosen.itertuples() for seed in (1, 2)])])
+tuned = {name: np.stack([trained_correct(name, seed) for seed in SEEDS]) for name in TRAINED}
+assert all(combine.model_bits_per_weight(baseline, bits=b, sparsity=c) - 3 < 0.03
+           for _, b, c in TRAINED.values())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-summary = runs.groupby("format", sort=False).agg(
-    lr=("lr", "first"), test_mean=("test", "mean"), test_std=("test", "std"),
-    seeds=("seed", "count"))
-summary.insert(1, "bits/weight", [combine.model_bits_per_weight(baseline, bits=b, sparsity=c)
-                                  for b, c in TUNED.values()])
-print(summary.round(3).to_string())
+per_seed = pd.DataFrame({name: 100 * c.mean(axis=1) for name, c in tuned.items()}).T
+summary = pd.DataFrame({"lr": LR, "test % (mean of seeds)": per_seed.mean(axis=1),
+                        "std over seeds": per_seed.std(axis=1, ddof=1),
+                        "seeds": per_seed.count(axis=1)})
+print(summary.round(2).to_string(), end="\n\n")
+PAIRS = [("prune-then-quantize", "quantize-then-prune"),
+         ("QAP (both at once)", "prune-then-quantize"),
+         ("QAP (both at once)", "quantize-then-prune"), ("LSQ INT3", "QAP (both at once)"),
+         ("LSQ INT3", "prune-then-quantize"), ("LSQ INT3", "quantize-then-prune")]
+tuned_gaps = pd.DataFrame({f"{a} - {b}": accuracy_interval(tuned[a], tuned[b])
+                           for a, b in PAIRS}).T.rename(columns={"%": "gap (points)"})
+print("paired on the same test images, seeds paired by number; 95 % bootstrap over seeds "
+      "and originals")
+print(tuned_gaps.round(2).to_string())
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-weight_snrs = pd.DataFrame({row.format: combine.weight_snr(baseline, row.model)
-                            for row in runs[runs["seed"] == 0].itertuples()}).T
-print("weight SNR (dB) after fine-tuning, seed 0")
-print(weight_snrs.round(1).to_string())
-means = summary["test_mean"]
-assert means.idxmin() == "GMP FP16 93.75 %" and means["LSQ INT2"] > means.min() + 0.1
-assert abs(means["QAP INT2, 50 % pruned"] - means["LSQ INT2"]) < 0.01
-assert means["QAP INT4, 75 % pruned"] < means["LSQ INT2"]
-assert (weight_snrs.loc["QAP INT2, 50 % pruned"] < weight_snrs.loc["LSQ INT2"]).all()
+# Margins from the spread: the seeds' standard deviations are a few tenths of a point, and
+# another CPU kernel moves a run about as much as another seed (notebook 5).
+gap = tuned_gaps["gap (points)"]
+for combination in ("QAP (both at once)", "prune-then-quantize", "quantize-then-prune"):
+    assert tuned_gaps.loc[f"LSQ INT3 - {combination}", "low"] > 0
+assert gap["QAP (both at once) - prune-then-quantize"] > 0.3
+assert gap["QAP (both at once) - quantize-then-prune"] > 0.3
+assert tuned_gaps.loc["prune-then-quantize - quantize-then-prune", "low"] > 0
+assert per_seed.loc["LSQ INT3"].mean() > fp32["%"] - 2  # LSQ at 3 bits stays near FP32
+pruned_half = post.set_index(["format", "order"])["test %"]
+assert pruned_half[("INT4, 50 % pruned", "prune-then-quantize")] < pruned_half[("INT4", "-")] - 10
 
 # %% [markdown]
-# These runs depend on the CPU's kernels (notebook 5 explains why), so the tables above are
-# printed for you to read and the claims are checked with margins. After fine-tuning, QAP with
-# 2-bit codes and half the weights pruned ends level with 2-bit LSQ (mean test accuracies within
-# 0.01, under four test images of 360), although its weights carry less signal in every layer.
-# QAP with 4-bit codes and 75 % pruned ends behind 2-bit LSQ, and FP16 pruning with its mask
-# stays far behind even after fine-tuning. On this small network the combination is a way to
-# *reach* a budget, not a way to beat quantization at it. One image is 0.28 % of the test set,
-# so differences of one or two images are noise.
+# These runs depend on the CPU's kernels (notebook 5 explains why), so the tables are printed
+# for you to read and the claims are checked with margins wider than the seeds' spread. At 3 bits
+# per weight, with the same training budget:
+#
+# - **Quantization alone wins.** LSQ at 3 bits stays close to FP32 and is ahead of every
+#   combination, each 95 % interval above zero.
+# - **Of the combinations, both at once (QAP) is ahead of either order, and prune-then-quantize
+#   ahead of quantize-then-prune**, its interval above zero too: the trained orders rank as the
+#   post-training ones did at this format.
+# - **Why this ranking?** Pruning half the weights is the step that costs accuracy (post-training,
+#   4-bit codes on half the weights lose far more than 4-bit codes alone, in the table above);
+#   quantization to 4 bits costs little. Quantize-then-prune prunes last: its masks reach half
+#   the weights three quarters into the second stage, a quarter of an epoch before the end, so
+#   the least training is left to recover. Prune-then-quantize has a quarter of its first stage
+#   and all of its second left after pruning; QAP spreads the pruning over one and a half epochs,
+#   in smaller steps. This reading fits the table but is not tested here (a longer second stage
+#   would test it).
+# - **What the intervals do not say**: this is one format, one small network and 2 epochs; the
+#   paper's ImageNet networks trained for 20 epochs may rank the orders otherwise.
 #
 # ## 5. What the hardware makes of it: timing one Linear layer
 # Storage is one saving; speed is another, and it depends on what the hardware can skip. We time
@@ -927,13 +1045,21 @@ check_answer("Exercise 3b", answer_bytes,
 #   plus one scale, a bitmask adds 1 bit per weight (6.25 % of FP16) and CSR a 16-bit index per
 #   kept value; `torch.save` confirms each count to the byte. Entropy coding (the Shannon bound,
 #   or LZMA as a measured coder) stores every format in fewer bits, masks at high sparsity most.
-# - **Both methods on one tensor**: pruning first, then quantizing the kept weights with their
-#   own scale, kept at least the SNR of the other order at every bit-width (section 2's table).
-#   The two *weight* errors add exactly, since they sit on different weights; the layer's
-#   *output* error adds them only up to a cross term that correlated inputs create, and weights
-#   each by where the inputs put their energy. At 8 bits quantization adds almost nothing to
-#   pruning's weight error, which is why FP16 pruning is never worth it. Quantization-aware
-#   pruning trains both at once.
+# - **Both methods on one tensor**: with equal codes ranked by the original magnitude, both
+#   orders prune the same weights and differ only in the scale; pruning first, then quantizing
+#   the kept weights with their own scale, kept at least the SNR of the other order at every
+#   bit-width (section 2's table). The two *weight* errors add exactly, since they sit on
+#   different weights; the layer's *output* error adds them only up to a cross term that
+#   correlated inputs create, and weights each by where the inputs put their energy. At 8 bits
+#   quantization adds almost nothing to pruning's weight error, which is why FP16 pruning is
+#   never worth it.
+# - **On a trained network at matched storage** (section 4, a task with headroom, paired 95 %
+#   intervals over originals and seeds): quantization alone was the most accurate format at
+#   every budget post-training, and at 3 bits per weight after training as well, ahead of every
+#   combination. Post-training, prune-then-quantize was clearly ahead of quantize-then-prune with
+#   2- to 4-bit codes on a third to half of the weights and within a point elsewhere; trained
+#   with the same budget, both at once (QAP) came first among the combinations, then
+#   prune-then-quantize, then quantize-then-prune.
 # - **On the frontier**, with every overhead counted and fixed-length codes, dense quantization is
 #   Pareto-optimal at every bit-width from 2 to 8, and binary codes at 1 bit; pruned formats
 #   (always with quantized values) share the region below 2 bits with binary codes and fill a
@@ -948,18 +1074,21 @@ check_answer("Exercise 3b", answer_bytes,
 #
 # This closes the course. Across six notebooks the answer to the paper's question held up:
 #
-# - **Quantize first, and usually only.** At equal storage quantization keeps more signal on
+# - **Quantize, and usually only quantize.** At equal storage quantization keeps more signal on
 #   normal-like weights (notebooks 1-2), on most real tensors (notebook 3), layer by layer
 #   (notebook 4), after fine-tuning (notebook 5) and here with every overhead counted in
-#   fixed-length codes; and INT8 sped up the layer on this ordinary CPU.
+#   fixed-length codes; on section 4's network it beat every combination at the same storage,
+#   trained or not; and INT8 sped up the layer on this ordinary CPU.
 # - **Prune when** the weights are very heavy-tailed at very low bit-widths (notebook 3), when the
 #   budget is below about 2 bits per weight (where binary codes are quantization's answer, and
 #   entropy-coded pruned formats compete well), or when the hardware exploits the pattern:
 #   structured
 #   pruning anywhere (at a real cost in accuracy), 2:4 on GPUs that support it, and unstructured
 #   sparsity only where it is high enough for sparse kernels to beat dense ones (section 5).
-# - **Do both when** you prune anyway: quantize the kept weights (8 bits is free, lower bits with
-#   quantization-aware pruning), prune before you quantize, and count the mask.
+# - **Do both when** you prune anyway: quantize the kept weights (at 8 bits it costs almost no
+#   signal), fit the scale to the kept weights (prune, then quantize: never worse on the weight
+#   error, ahead or within a point on accuracy post-training), train both at once if you train
+#   (QAP led both orders in section 4), and count the mask.
 #
 # ## References
 # - Kuzmin, Nagel, van Baalen, Behboodi, Blankevoort, "Pruning vs Quantization: Which is Better?",

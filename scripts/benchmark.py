@@ -96,7 +96,8 @@ def suite_section() -> str:
 
 #: scripts with a shorter mode, used by --quick (bench_bounds' full run takes about 15 minutes)
 QUICK_FLAGS = {"bench_bounds.py": ["--quick"], "bench_layer_verdicts.py": ["--quick"],
-               "bench_large_tensors.py": ["--quick"], "bench_headroom.py": ["--small"]}
+               "bench_large_tensors.py": ["--quick"], "bench_headroom.py": ["--small"],
+               "bench_combine.py": ["--seeds", "2"]}
 
 
 def script_sections(quick: bool) -> list[str]:

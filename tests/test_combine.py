@@ -17,7 +17,10 @@ from pvq.combine import (
     matched_formats,
     model_bits_per_weight,
     pareto_optimal,
+    fine_tune_combined,
+    fine_tune_in_order,
     post_training,
+    quantized_magnitude_mask,
     semi_structured,
     stored_arrays,
     weight_snr,
@@ -57,9 +60,39 @@ def test_prune_then_quantize_fits_the_scale_to_the_kept_weights(bits, sparsity):
 def test_quantize_then_prune_prunes_the_quantized_tensor(bits, sparsity):
     result = compress(W, bits=bits, sparsity=sparsity, order="quantize-then-prune")
     assert result.scale == mse_scale(W, bits)
-    np.testing.assert_array_equal(result.w_hat,
-                                  magnitude_prune(quantize(W, bits, result.scale), sparsity))
+    q = quantize(W, bits, result.scale)
+    np.testing.assert_array_equal(result.w_hat, np.where(result.mask, q, 0.0))
     assert (~result.mask).sum() == pruned_count(W.size, sparsity)
+    # ties between equal codes go by |w|: the mask is the magnitude mask of w (nothing clipped)
+    np.testing.assert_array_equal(result.mask, magnitude_mask(W, sparsity))
+    assert np.abs(q[~result.mask]).max() <= np.abs(q[result.mask]).min()
+
+
+def test_equal_codes_are_ranked_by_the_original_magnitude_not_by_position():
+    w = np.array([0.9, 0.1, 0.6, 0.4, -1.2, -0.2, 2.0, 0.05])
+    q = np.round(w)  # codes 1, 0, 1, 0, -1, -0, 2, 0: four zeros, three of magnitude 1
+    keep = quantized_magnitude_mask(q, w, 0.5)  # four go: the zero codes, whatever their order
+    np.testing.assert_array_equal(keep, np.abs(q) > 0)
+    keep = quantized_magnitude_mask(q, w, 5 / 8)  # five go: the zeros and the smallest |w| of 1s
+    np.testing.assert_array_equal(keep, [True, False, False, False, True, False, True, False])
+    np.testing.assert_array_equal(magnitude_mask(q, 5 / 8),  # by position: index 0 goes
+                                  [False, False, True, False, True, False, True, False])
+    tensor = quantized_magnitude_mask(torch.tensor(q), torch.tensor(w), 5 / 8)
+    assert tensor.dtype == torch.bool and tensor.tolist() == keep.tolist()
+    with pytest.raises(ValueError, match="same shape"):
+        quantized_magnitude_mask(q[:4], w, 0.5)
+    with pytest.raises(ValueError, match="sparsity"):
+        quantized_magnitude_mask(q, w, 1.5)
+
+
+@given(st.integers(0, 2**31 - 1), st.sampled_from([2, 3, 4]),
+       st.floats(0.0, 0.95, allow_nan=False))
+@settings(max_examples=40, deadline=None)
+def test_the_code_mask_is_the_magnitude_mask_below_the_clipping_level(seed, bits, sparsity):
+    w = np.random.default_rng(seed).standard_normal(300)
+    scale = np.abs(w).max() / (2 ** (bits - 1) - 1)  # no weight clipped
+    keep = quantized_magnitude_mask(quantize(w, bits, scale), w, sparsity)
+    np.testing.assert_array_equal(keep, magnitude_mask(w, sparsity))
 
 
 def test_squared_errors_of_pruning_and_quantization_add():
@@ -253,3 +286,49 @@ def test_fine_tune_alone_is_lsq_or_gmp():
     quantized = fine_tune(model, loader, bits=4, epochs=1, bn_batches=1)
     assert len(lsq_quantizers(quantized)) == 4
     assert quantized.conv2.weight.unique().numel() <= 16
+
+
+@pytest.mark.parametrize("order", ["prune-then-quantize", "quantize-then-prune"])
+def test_trained_orders_end_with_quantized_codes_on_the_kept_weights(order):
+    model, loader = pretrained("digits_cnn"), tiny_loader()
+    tuned = fine_tune_in_order(model, loader, bits=3, sparsity=0.5, order=order, epochs=1,
+                               update_every=1, bn_batches=2)
+    quantizers = lsq_quantizers(tuned)
+    start = {name: q.step.item() for name, q in apply_lsq(copy.deepcopy(model), 3).items()}
+    for name, layer in compressible_layers(tuned).items():
+        chain = layer.parametrizations.weight
+        mask, floats = chain.original_mask, chain.original_orig
+        assert int((mask == 0).sum()) == pruned_count(mask.numel(), 0.5)
+        torch.testing.assert_close(layer.weight,
+                                   quantize(floats * mask, 3, quantizers[name].step.item()))
+        assert quantizers[name].step.item() != start[name]  # LSQ trained in its stage
+    again = fine_tune_combined(model, loader, method=order, bits=3, sparsity=0.5, epochs=2,
+                               lr=0.03, update_every=1, bn_batches=2)
+    torch.testing.assert_close(again.conv2.weight, tuned.conv2.weight, rtol=0, atol=0)
+
+
+def test_prune_then_quantize_keeps_the_pruned_weights_of_its_first_stage():
+    model, loader = pretrained("digits_cnn"), tiny_loader()
+    pruned = fine_tune(model, loader, sparsity=0.5, epochs=1, update_every=1, bn_batches=2)
+    both = fine_tune_in_order(model, loader, bits=4, sparsity=0.5, order="prune-then-quantize",
+                              epochs=1, update_every=1, bn_batches=2)
+    for name, layer in compressible_layers(both).items():
+        zeros = pruned.get_submodule(name).weight == 0
+        assert bool((layer.weight[zeros] == 0).all())
+
+
+def test_fine_tune_combined_dispatches_and_refuses_bad_input():
+    model, loader = pretrained("digits_cnn"), tiny_loader()
+    joint = fine_tune_combined(model, loader, method="joint", bits=3, sparsity=0.5, epochs=1,
+                               lr=0.03, bn_batches=1)
+    alone = fine_tune(model, loader, bits=3, sparsity=0.5, epochs=1, lr=0.03, bn_batches=1)
+    torch.testing.assert_close(joint.fc.weight, alone.fc.weight, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="method"):
+        fine_tune_combined(model, loader, method="both", bits=3, lr=0.03)
+    with pytest.raises(ValueError, match="even"):
+        fine_tune_combined(model, loader, method="quantize-then-prune", bits=3, sparsity=0.5,
+                           epochs=3, lr=0.03)
+    with pytest.raises(ValueError, match="both bits and a sparsity"):
+        fine_tune_in_order(model, loader, bits=3, sparsity=0.0, order="quantize-then-prune")
+    with pytest.raises(ValueError, match="order"):
+        fine_tune_in_order(model, loader, bits=3, sparsity=0.5, order="joint")

@@ -8,16 +8,24 @@ b-bit codes, their positions and one scale):
   the MSE scale of the *kept* weights only; ``w_hat = m * Q_s(w)``. Pruned weights are exact zeros
   through the mask, so the grid does not have to represent them.
 - **quantize-then-prune**: the scale is the MSE scale of the *whole* tensor, ``q = Q_s(w)``, and
-  then ``q`` is magnitude-pruned; the pruner sees only the quantized values (equal ``|q|`` are
-  ranked by position, as ``magnitude_mask`` does): ``w_hat = m(q) * q``.
+  then ``q`` is magnitude-pruned (``quantized_magnitude_mask``): the smallest ``|q|`` go first,
+  and equal codes are ranked by the *original* magnitude ``|w|``, not by position:
+  ``w_hat = m(q, w) * q``. Below the clipping level ``|q|`` is a non-decreasing function of
+  ``|w|``, so this mask is the magnitude mask of ``w`` itself unless a clipped weight is pruned:
+  the two orders then differ only in the scale (the kept weights' against the whole tensor's).
 
 Either way pruning and quantization change disjoint weights, so their squared errors add:
 ``||w - w_hat||^2 = sum_pruned w^2 + sum_kept (w - Q_s(w))^2``.
 
-**Quantization-aware pruning** (``fine_tune`` with both ``bits`` and ``sparsity``): LSQ
-(``pvq.qat.apply_lsq``) and gradual magnitude pruning (``pvq.pruning_schedule``) on the same
-layers, trained together by ``pvq.train.train``; each layer computes ``Q_s(m * w)`` with a learned
-step ``s`` and a mask ``m`` that grows on the cubic schedule.
+**Trained**, with LSQ (``pvq.qat.apply_lsq``) and gradual magnitude pruning
+(``pvq.pruning_schedule``) on the same layers, each trained by ``pvq.train.train``; every layer
+then computes ``Q_s(m * w)`` with a learned step ``s`` and a mask ``m``:
+
+- **quantization-aware pruning** (``fine_tune`` with both ``bits`` and ``sparsity``): both at once,
+  the mask growing on the cubic schedule while ``s`` and ``w`` train;
+- **the two orders** (``fine_tune_in_order``), two stages: prune-then-quantize is gradual pruning,
+  then quantization-aware training with the mask fixed; quantize-then-prune is
+  quantization-aware training, then gradual pruning of the quantized model (LSQ still training).
 
 Storage is ``pvq.compression.encoded_bits_per_weight``: masks, indices and scales all counted.
 """
@@ -50,7 +58,7 @@ from pvq.compression import (
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.pruning_schedule import GradualMagnitudePruning
-from pvq.prune import magnitude_mask, semi_structured_mask
+from pvq.prune import magnitude_mask, pruned_count, semi_structured_mask
 from pvq.qat import apply_lsq
 from pvq.quantize import binarize, binary_scale, mse_scale, quantize, ternary_scale
 from pvq.train import Batches, reestimate_batchnorm, train
@@ -98,8 +106,26 @@ def compress(w: Weights, *, bits: int | None = None, sparsity: float = 0.0,
         return Compressed(_where(mask, quantize(w, bits, scale)), mask, scale)
     scale = mse_scale(w, bits) if scale is None else scale
     quantized = quantize(w, bits, scale)
-    mask = magnitude_mask(quantized, sparsity)
+    mask = quantized_magnitude_mask(quantized, w, sparsity)
     return Compressed(_where(mask, quantized), mask, scale)
+
+
+def quantized_magnitude_mask(q: Weights, w: Weights, sparsity: float) -> Weights:
+    """Keep-mask (True = kept) of the quantized tensor ``q`` that drops ``round(sparsity * n)``
+    weights: the smallest ``|q|`` first, equal ``|q|`` by the original magnitude ``|w|`` (smaller
+    first), then by position. ``magnitude_mask(q, ...)`` would rank equal codes by position only.
+    """
+    check_weights(q, "q")
+    check_weights(w)
+    if tuple(q.shape) != tuple(w.shape):
+        raise ValueError(f"q and w must have the same shape, got {tuple(q.shape)} and "
+                         f"{tuple(w.shape)}")
+    drop = pruned_count(int(np.prod(w.shape)), sparsity)
+    codes, originals = np.abs(to_numpy(q)).ravel(), np.abs(to_numpy(w)).ravel()
+    keep = np.ones(codes.size, dtype=bool)
+    keep[np.lexsort((originals, codes))[:drop]] = False  # lexsort: last key first; stable
+    keep = keep.reshape(tuple(w.shape))
+    return torch.from_numpy(keep).to(w.device) if isinstance(w, torch.Tensor) else keep
 
 
 def semi_structured(w: Weights, *, bits: int | None = None) -> Compressed:
@@ -350,6 +376,77 @@ def fine_tune(model: nn.Module, loader: Batches, *, bits: int | None = None,
     train(tuned, loader, epochs=epochs, lr=lr, seed=seed, callbacks=callbacks,
           step_size_lr=step_size_lr, bn_batches=bn_batches, progress=False)
     return tuned
+
+
+def fine_tune_in_order(model: nn.Module, loader: Batches, *, bits: int, sparsity: float,
+                       order: str, epochs: int = 1, lr: float = 0.03,
+                       pruning_fraction: float = 0.75, update_every: int = 5,
+                       step_size_lr: float = 1e-4, seed: int = 0,
+                       bn_batches: int = 20) -> nn.Module:
+    """A copy of ``model`` compressed to ``bits``-bit codes at ``sparsity`` in ``order``, trained
+    in two stages of ``epochs`` each (``pvq.train.train``, the same ``lr``, ``seed`` and
+    cosine schedule in each, BatchNorm re-estimated after each):
+
+    - ``"prune-then-quantize"``: gradual magnitude pruning of the float weights to ``sparsity``
+      (reached after ``pruning_fraction`` of the stage), then LSQ at ``bits`` with the masks
+      fixed; LSQ's step starts at the MSE scale of the kept weights (pruned zeros cost nothing).
+    - ``"quantize-then-prune"``: LSQ at ``bits``, then gradual pruning of the quantized model
+      while LSQ goes on training. The masks are chosen on the float weights beneath the
+      quantizer; they rank like the codes with ties broken by the original magnitude
+      (``quantized_magnitude_mask``) as long as no clipped weight is pruned.
+
+    Either way each layer ends computing ``Q_s(m * w)``, as ``fine_tune`` does with both at once.
+    """
+    sparsity = check_sparsity(sparsity)
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if bits is None or sparsity == 0:
+        raise ValueError("an order needs both bits and a sparsity > 0")
+    if not 0.0 <= pruning_fraction <= 1.0:
+        raise ValueError(f"pruning_fraction must be in [0, 1], got {pruning_fraction}")
+    tuned = copy.deepcopy(model)
+    common = {"epochs": epochs, "lr": lr, "seed": seed, "step_size_lr": step_size_lr,
+              "bn_batches": bn_batches, "progress": False}
+    end_step = round(pruning_fraction * epochs * len(loader))
+    if order == "prune-then-quantize":
+        pruner = GradualMagnitudePruning(tuned, sparsity, end_step=end_step,
+                                         update_every=update_every)
+        train(tuned, loader, callbacks=[pruner], **common)
+        pruner.make_permanent()
+        apply_lsq(tuned, bits)
+        # the zeros of stage 1 as a fixed mask beneath the quantizer (one-shot at their count)
+        GradualMagnitudePruning(tuned, sparsity, end_step=0)
+        train(tuned, loader, **common)
+    else:
+        apply_lsq(tuned, bits)
+        train(tuned, loader, **common)
+        pruner = GradualMagnitudePruning(tuned, sparsity, end_step=end_step,
+                                         update_every=update_every)
+        train(tuned, loader, callbacks=[pruner], **common)
+    return tuned
+
+
+#: the trained ways to reach a format: both at once (or one alone), or one of the two orders
+TRAINED = ("joint", *ORDERS)
+
+
+def fine_tune_combined(model: nn.Module, loader: Batches, *, method: str, bits: int | None,
+                       sparsity: float = 0.0, epochs: int = 2, lr: float, seed: int = 0,
+                       **budget: float) -> nn.Module:
+    """Any trained ``method`` of ``TRAINED`` at the same total number of ``epochs``: ``"joint"``
+    is ``fine_tune`` (LSQ alone, gradual pruning alone or quantization-aware pruning); an order
+    is ``fine_tune_in_order`` with ``epochs / 2`` per stage (``epochs`` must then be even).
+    ``budget`` passes ``pruning_fraction``, ``update_every``, ``step_size_lr``, ``bn_batches``.
+    """
+    if method not in TRAINED:
+        raise ValueError(f"method must be one of {TRAINED}, got {method!r}")
+    if method == "joint":
+        return fine_tune(model, loader, bits=bits, sparsity=sparsity, epochs=epochs, lr=lr,
+                         seed=seed, **budget)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 2 or epochs % 2:
+        raise ValueError(f"epochs must be an even integer >= 2 for an order, got {epochs!r}")
+    return fine_tune_in_order(model, loader, bits=bits, sparsity=sparsity, order=method,
+                              epochs=epochs // 2, lr=lr, seed=seed, **budget)
 
 
 def weight_snr(original: nn.Module, compressed: nn.Module) -> pd.Series:
