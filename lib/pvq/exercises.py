@@ -29,6 +29,11 @@ def _short(value: object) -> str:
         return np.array2string(value, precision=6, separator=", ", threshold=12)
     if isinstance(value, float):
         return f"{value:.6g}"
+    if hasattr(value, "shape") and hasattr(value, "columns"):  # a pandas DataFrame
+        return f"<table of {value.shape[0]} rows>"
+    if hasattr(value, "dist") and hasattr(value, "args"):  # a frozen scipy distribution
+        arguments = [repr(a) for a in value.args] + [f"{k}={v!r}" for k, v in value.kwds.items()]
+        return f"{value.dist.name}({', '.join(arguments)})"
     return repr(value)
 
 
