@@ -354,7 +354,7 @@ test_optimal_scale(my_optimal_scale)
 # %% [markdown]
 #
 # ## The pruning error: everything inside the threshold is lost
-# Magnitude pruning to sparsity `c` zeroes every weight with `|W| < tau`, where
+# Magnitude pruning to sparsity $c$ zeroes every weight with $|W| < \tau$, where
 # $\tau = \Phi^{-1}(1/2 + c/2)$ leaves the mass $c$ inside (notebook 1). A pruned weight keeps none
 # of its signal, a kept one all of it, so the error is the signal inside the band. The notation
 # $E[W^2;\ A]$ means $E[W^2\,\mathbf{1}_A]$: the expectation of $W^2$ counted only where the

@@ -377,7 +377,7 @@ assert 8.5 < crossovers[2] < 9.5 and 360 < crossovers[8] < 380
 # %% [markdown]
 # **Exercise 4.** Find the crossover yourself. Write `my_crossover(bits)`: the kurtosis where
 # the gap `snr_gap_db(kurtosis, bits)` (quantization minus pruning, in dB, for the family with
-# `df = 2`) crosses zero, by `scipy.optimize.brentq` between kurtosis 2 and 1000 (the gap is
+# $\nu = 2$) crosses zero, by `scipy.optimize.brentq` between kurtosis 2 and 1000 (the gap is
 # positive at one end and negative at the other), with a relative tolerance `rtol` of `1e-8`.
 # The check compares it with `pvq.heavy_tails.crossover_kurtosis` at 2 and 3 bits.
 
@@ -439,7 +439,7 @@ plt.show()
 # and the quantization error grows over the whole bulk; pruning's band covers less and less of
 # the spread.*
 #
-# In numbers: the grid's step, the pruning threshold `tau`, and both in units of the standard
+# In numbers: the grid's step, the pruning threshold $\tau$, and both in units of the standard
 # deviation, at 3 bits:
 
 # %%
