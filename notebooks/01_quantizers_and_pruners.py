@@ -31,7 +31,8 @@
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 25 minutes. **You need:** NumPy basics; no earlier notebook.
+# **Estimated time:** 45 minutes (with the exercises).
+# **You need:** NumPy basics; no earlier notebook.
 #
 # ## Learning objectives
 # By the end of this notebook you can

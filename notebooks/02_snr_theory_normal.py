@@ -31,7 +31,8 @@
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 40 minutes. **You need:** notebook 1 (the quantizer, the pruner, the SNR).
+# **Estimated time:** 60 minutes (with the exercises).
+# **You need:** notebook 1 (the quantizer, the pruner, the SNR).
 #
 # ## Learning objectives
 # By the end of this notebook you can

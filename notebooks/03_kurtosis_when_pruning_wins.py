@@ -31,7 +31,8 @@
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 40 minutes. **You need:** notebooks 1 (the two operations) and 2 (their
+# **Estimated time:** 60 minutes (with the exercises).
+# **You need:** notebooks 1 (the two operations) and 2 (their
 # exact SNR on the normal distribution).
 #
 # ## Learning objectives
