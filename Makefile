@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SERVER_CONFIG := etc/jupyter/jupyter_server_config.json
 
-.PHONY: lab test test-kernels notebooks benchmark student site clean
+.PHONY: lab lab-student test test-kernels notebooks benchmark student site clean
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
@@ -36,9 +36,15 @@ notebooks: $(INSTALLED)
 benchmark: $(INSTALLED)
 	scripts/offline $(BIN)/python scripts/benchmark.py $(ARGS)
 
-# Student edition (solutions removed, checks kept, outputs cleared) into student/ (not committed).
+# Student edition into student/ (not committed): otter-grader's `otter assign` on each master
+# notebook (solutions removed, each check a `grader.check` that runs offline, outputs cleared).
+# Binder builds the same in binder/postBuild and opens it.
 student: $(INSTALLED)
 	$(BIN)/python scripts/build_student_edition.py --output student
+
+# The course as a learner takes it: JupyterLab on the freshly built student edition.
+lab-student: student
+	$(BIN)/jupyter lab --ServerApp.root_dir=student
 
 # The course site into build/site/ (not committed): Sphinx with myst-nb and sphinx-book-theme,
 # configured in book/conf.py, from the committed outputs (nothing re-run), with the network cut.
@@ -61,4 +67,4 @@ $(INSTALLED): requirements.txt pyproject.toml $(SERVER_CONFIG)
 	touch $@
 
 clean:
-	rm -rf $(VENV) build lib/*.egg-info
+	rm -rf $(VENV) build student lib/*.egg-info

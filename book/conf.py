@@ -78,9 +78,11 @@ def exercise_block(markdown: str) -> str:
 
 def static_notebook(notebook: dict) -> dict:
     """The notebook as a page shows it: each widget output replaced by a note (its figure, the
-    next output, stays), no widget state, each exercise in a box and its solution cell folded
-    under a "Show the solution" prompt."""
+    next output, stays), no widget state, no raw cell (otter-grader's markers), each exercise in
+    a box and its solution cell folded under a "Show the solution" prompt."""
     notebook["metadata"].pop("widgets", None)
+    # otter-grader's markers (raw cells: the assignment configuration, BEGIN/END QUESTION ...)
+    notebook["cells"] = [cell for cell in notebook["cells"] if cell["cell_type"] != "raw"]
     for cell in notebook["cells"]:
         if cell["cell_type"] == "markdown":
             source = cell["source"]

@@ -13,25 +13,41 @@
 #     name: python3
 # ---
 
+# %% [raw]
+# # ASSIGNMENT CONFIG
+# # otter-grader: `make student` turns this master into the student edition (see the README)
+# init_cell: true
+# check_all_cell: false
+# export_cell: false
+# run_tests: false
+# generate: false
+# tests:
+#   files: false
+#   ok_format: false
+
 # %% [markdown]
 # # 1. Quantizers and pruners
 #
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 25 minutes. **You need:** NumPy basics; no earlier notebook.
+# **Estimated time:** 45 minutes (with the exercises).
+# **You need:** NumPy basics; no earlier notebook.
 #
 # ## Learning objectives
 # By the end of this notebook you can
-# 1. quantize a weight tensor to b bits on the signed grid `-2^(b-1) .. 2^(b-1)-1` and explain why
-#    the scale is chosen to minimise the mean squared error;
+# 1. quantize a weight tensor to $b$ bits on the signed grid $-2^{b-1}, \dots, 2^{b-1}-1$ and
+#    explain why the scale is chosen to minimise the mean squared error;
 # 2. prune a tensor by magnitude to an exact ratio, and find the same cut from the distribution's
-#    CDF, `F^-1(1/2 + c/2)`;
-# 3. compare the two at *equal compression* (b bits against sparsity `1 - b/16` over FP16) and
+#    CDF, $\tau = F^{-1}(1/2 + c/2)$;
+# 3. compare the two at *equal compression* ($b$ bits against sparsity $1 - b/16$ over FP16) and
 #    count the bitmask that unstructured pruning needs on top;
 # 4. measure both errors with one yardstick, the signal-to-noise ratio in dB.
 #
-# Every function used here lives in the course library `pvq`; this notebook shows what each does.
+# Every function used here lives in the course library `pvq`. You write the core of each
+# yourself first, in five graded exercises: the grid, round-to-nearest, the scale search, the
+# pruner, and one prediction. Each is followed at once by a check that runs your code on a tiny
+# input and compares it with the library; it says "correct", or exactly what differs.
 
 # %%
 import numpy as np
@@ -41,7 +57,6 @@ from scipy import stats
 
 from pvq.compression import (bitmask_bits_per_weight, equivalent_sparsity, mask_overhead,
                              storage_bytes)
-from pvq.exercises import check_answer
 from pvq.metrics import kurtosis, snr_db
 from pvq.plotting import COLORS, use_course_style, weight_histogram
 from pvq.prune import magnitude_mask, magnitude_prune, magnitude_threshold, pruned_count
@@ -65,15 +80,111 @@ print(f"{w.size} weights, std {w.std():.4f}, max |w| {np.abs(w).max():.4f}, "
 
 # %% [markdown]
 # ## The quantizer
-# A b-bit signed integer holds the `2^b` values `-2^(b-1) .. 2^(b-1)-1`. Quantization maps a
-# weight to the nearest point of that grid stretched by a scale `s`, clipping what falls outside:
+# A $b$-bit signed integer holds the $2^b$ values $-2^{b-1}, \dots, 2^{b-1}-1$ (one more negative
+# level than positive, as in two's complement). Quantization maps a weight to the nearest point
+# of that grid stretched by a scale $s$, clipping what falls outside:
 #
 # $$Q(w) = s \cdot \mathrm{clip}\big(\mathrm{round}(w / s),\ -2^{b-1},\ 2^{b-1}-1\big).$$
 #
-# Only the integers and one scale per tensor are stored. The grid for 4 bits:
+# Only the integers and one scale per tensor are stored.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_1
+
+# %% [markdown]
+# **Exercise 1.** Write `my_grid(bits)`: the integers $-2^{b-1}, \dots, 2^{b-1}-1$ of the
+# $b$-bit grid, in increasing order, as a NumPy array.
+#
+# *Hint: `np.arange` stops before its end.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_grid(bits: int) -> np.ndarray:
+    """The b-bit signed integer grid -2^(b-1) .. 2^(b-1)-1."""
+    # BEGIN SOLUTION
+    lowest = -(2 ** (bits - 1))
+    highest = 2 ** (bits - 1) - 1
+    return np.arange(lowest, highest + 1)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_grid(my_grid):
+    from pvq.exercises import check_function
+    from pvq.quantize import quantization_grid
+    check_function("Exercise 1", my_grid, quantization_grid, [(1,), (2,), (3,), (4,)])
+
+
+test_grid(my_grid)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# The library's grid for 4 bits:
 
 # %%
 print(quantization_grid(4))
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_2
+
+# %% [markdown]
+# **Exercise 2.** Write `my_quantize(w, bits, scale)`, the quantizer $Q(w)$ above: divide by
+# the scale, round to the nearest integer, clip to the grid's ends, multiply by the scale.
+#
+# *Hint: `np.round` rounds a half to the even neighbour (0.5 to 0, 1.5 to 2), as hardware
+# does; the check includes such ties. `np.clip` clips.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_quantize(w: np.ndarray, bits: int, scale: float) -> np.ndarray:
+    """Round-to-nearest on the b-bit grid stretched by scale, clipping at its ends."""
+    # BEGIN SOLUTION
+    lowest, highest = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    codes = np.clip(np.round(w / scale), lowest, highest)
+    return scale * codes
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_round_to_nearest(my_quantize):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.quantize import quantize
+    ties_and_tails = np.array([-2.3, -0.75, -0.25, 0.1, 0.25, 0.75, 1.2, 3.0])
+    check_function("Exercise 2", my_quantize, quantize,
+                   [(ties_and_tails, 2, 0.5), (ties_and_tails, 4, 0.5), (ties_and_tails, 3, 0.1)])
+
+
+test_round_to_nearest(my_quantize)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %% [markdown]
 # The scale sets a trade-off. A large scale covers every weight (no clipping) but the levels are
@@ -81,10 +192,10 @@ print(quantization_grid(4))
 # `mse_scale` finds the scale with the smallest mean squared error: it evaluates the error exactly,
 # cell by cell, at 2,048 candidate scales and polishes the best. Compare it, at every bit-width,
 # with two common shortcuts: the max-abs scale (no clipping) and the authors' published search,
-# 100 clipping ranges `k (max|w| + 0.5) / 100`.
+# 100 clipping ranges $k\,(\max|w| + 0.5) / 100$.
 #
 # To compare them we need a yardstick for the error. The signal-to-noise ratio compares the
-# energy of the weights with the energy of the error `w - w_hat`, in decibels (+10 dB = ten
+# energy of the weights with the energy of the error $w - \hat w$, in decibels (+10 dB = ten
 # times less error energy); `pvq.metrics.snr_db` computes it:
 #
 # $$\mathrm{SNR_{dB}} = 10 \log_{10} \frac{E[w^2]}{E[(w - \hat w)^2]}.$$
@@ -108,6 +219,66 @@ assert (scale_table["MSE-optimal"] >= scale_table.max(axis=1) - 1e-9).all()
 inside = np.sum(np.arange(1, 101) * (np.abs(w).max() + 0.5) / 100 <= np.abs(w).max())
 loss = (scale_table["MSE-optimal"] - scale_table["paper's 100-point search"]).max()
 print(f"{inside} of 100 candidates lie inside max|w|; largest loss {loss:.2f} dB")
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_3
+
+# %% [markdown]
+# **Exercise 3.** Search the scale yourself. Write `my_mse_scale(w, bits, candidates)`: for
+# every candidate scale $s$, quantize `w` (with `quantize`, or your `my_quantize`) and measure
+# the mean squared error $\frac{1}{n}\sum_i (w_i - Q_s(w_i))^2$; return the candidate with the
+# smallest error. The check runs it on 64 weights with 400 candidates and compares the error at
+# your scale with the error at the library's optimum, `mse_scale` (found by an exact search,
+# cell by cell): a grid of 400 candidates comes within 1 % of it.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_mse_scale(w: np.ndarray, bits: int, candidates: np.ndarray) -> float:
+    """The candidate scale whose b-bit quantization of w has the smallest mean squared error."""
+    # BEGIN SOLUTION
+    errors = []
+    for s in candidates:
+        errors.append(np.mean((w - quantize(w, bits, s)) ** 2))
+    return float(candidates[int(np.argmin(errors))])
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_scale_search(my_mse_scale):
+    import numpy as np
+    from pvq.exercises import ExerciseNotAnswered, check_value
+    from pvq.quantize import mse_scale, quantize
+    w = np.random.default_rng(1).normal(0.0, 1.0, 64)
+    candidates = np.linspace(0.01, 1.0, 400) * np.abs(w).max()
+    for bits in (2, 3, 4):
+        found = my_mse_scale(w, bits, candidates) if my_mse_scale else None
+        if found is None or found is Ellipsis:
+            raise ExerciseNotAnswered("Exercise 3: no answer yet: write my_mse_scale's body.")
+        check_value("Exercise 3", f"whether your {bits}-bit scale {found:.4g} is a candidate",
+                    bool(np.isin(found, candidates)), True)
+        best = mse_scale(w, bits)
+        check_value("Exercise 3", f"the MSE at your {bits}-bit scale {found:.4g} (the library's "
+                    f"optimal scale is {best:.4g})", np.mean((w - quantize(w, bits, found)) ** 2),
+                    np.mean((w - quantize(w, bits, best)) ** 2), rel_tol=0.01)
+    print("Exercise 3: correct at 2, 3 and 4 bits")
+
+
+test_scale_search(my_mse_scale)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %% [markdown]
 # From now on the course always uses `mse_scale`.
@@ -135,8 +306,8 @@ plt.show()
 # the weights are, and clips the rare tails.*
 #
 # ## The pruner
-# Magnitude pruning keeps the largest weights and sets the rest to zero. To sparsity `c`, exactly
-# `round(c * n)` weights go (ties broken by position, as `torch.nn.utils.prune` would count them):
+# Magnitude pruning keeps the largest weights and sets the rest to zero. To sparsity $c$, exactly
+# $\mathrm{round}(c\,n)$ weights go (ties broken by position, as `torch.nn.utils.prune` would count them):
 
 # %%
 sparsity = equivalent_sparsity(bits)
@@ -145,9 +316,60 @@ zeros = int((w_pruned == 0).sum())
 print(f"sparsity {sparsity}: {zeros} of {w.size} weights are zero")
 assert zeros == pruned_count(w.size, sparsity) == round(sparsity * w.size)
 
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_4
+
+# %% [markdown]
+# **Exercise 4.** Write `my_prune(w, sparsity)`: a copy of `w` (any shape) in which the
+# $\mathrm{round}(c\, n)$ entries of smallest magnitude are set to zero, $n$ the number of
+# entries and $c$ the sparsity.
+#
+# *Hint: `np.argsort(np.abs(w), axis=None)` orders the flattened magnitudes; `w.flatten()` is a
+# copy you may change; `reshape(w.shape)` restores the shape.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_prune(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """w with the round(sparsity * w.size) smallest magnitudes set to zero."""
+    # BEGIN SOLUTION
+    drop = round(sparsity * w.size)
+    order = np.argsort(np.abs(w), axis=None, kind="stable")
+    pruned = w.flatten()
+    pruned[order[:drop]] = 0.0
+    return pruned.reshape(w.shape)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_prune(my_prune):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.prune import magnitude_prune
+    eight = np.array([0.3, -0.1, 0.05, -0.7, 0.2, -0.02, 0.5, 0.15])
+    check_function("Exercise 4", my_prune, magnitude_prune,
+                   [(eight, 0.25), (eight, 0.5), (eight, 0.75), (eight.reshape(2, 4), 0.5)])
+
+
+test_prune(my_prune)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
 # %% [markdown]
 # For a distribution symmetric about zero with CDF `F`, pruning a fraction `c` cuts at the
-# magnitude `tau` with mass `c` inside `(-tau, tau)`, that is `tau = F^-1(1/2 + c/2)`. For our
+# magnitude $\tau$ with mass $c$ inside $(-\tau, \tau)$, that is $\tau = F^{-1}(1/2 + c/2)$. For our
 # normal tensor the threshold from the CDF and the smallest kept magnitude agree closely:
 
 # %%
@@ -167,12 +389,55 @@ plt.show()
 # the tails survive.*
 #
 # ## The error each makes
-# Both methods replace `w` by `w_hat`; the SNR defined above measures how much signal each keeps.
+# Both methods replace $w$ by $\hat w$; the SNR defined above measures how much signal each
+# keeps.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_5
+
+# %% [markdown]
+# **Exercise 5.** *Predict, then run.* Quantization keeps 16 levels for every weight; pruning
+# keeps a quarter of the weights exactly and loses the rest. At this budget (4 bits against
+# 75 % sparsity), which keeps more of the signal of our tensor `w`? Set `predicted_winner` to
+# `"quantization"` or `"pruning"` *before* you run the next cell, which measures both.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_winner = "quantization"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
 
 # %%
 snr_quant, snr_prune = snr_db(w, w_quant), snr_db(w, w_pruned)
 print(f"{bits}-bit quantization: {snr_quant:.2f} dB | {sparsity:.0%} pruning: {snr_prune:.2f} dB")
 assert snr_quant > snr_prune
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_prediction(predicted_winner, w):
+    from pvq.exercises import check_choice
+    from pvq.metrics import snr_db
+    from pvq.prune import magnitude_prune
+    from pvq.quantize import mse_scale, quantize
+    quantized = snr_db(w, quantize(w, 4, mse_scale(w, 4)))
+    pruned = snr_db(w, magnitude_prune(w, 0.75))
+    check_choice("Exercise 5", predicted_winner,
+                 "quantization" if quantized > pruned else "pruning", ["quantization", "pruning"])
+
+
+test_prediction(predicted_winner, w)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %%
 order = np.argsort(w.ravel())
@@ -217,10 +482,10 @@ assert np.sum(error_prune**2) > 10 * np.sum(error_quant**2)
 # pruning's tens of thousands of lost weights carry over ten times the error energy.*
 #
 # ## Equal compression, and the mask
-# The paper compares both at the same storage relative to FP16: a b-bit tensor keeps `b/16` of
-# the bits, and so does pruning to sparsity `1 - b/16` *if the positions of the kept weights were
+# The paper compares both at the same storage relative to FP16: a b-bit tensor keeps $b/16$ of
+# the bits, and so does pruning to sparsity $1 - b/16$ *if the positions of the kept weights were
 # free*. They are not: an unstructured pruned tensor also says *which* weights it kept. A plain
-# bitmask spends one bit per weight, `1/16` of FP16 on top; the table below counts that.
+# bitmask spends one bit per weight, $1/16$ of FP16 on top; the table below counts that.
 
 # %%
 rows = []
@@ -255,7 +520,7 @@ plt.show()
 # What the mask costs, in numbers: one bit per weight is `mask_overhead()` of FP16, and for this
 # layer at the 4-bit budget it turns 4 bits per weight into 5. One bit is the cost of a plain
 # bitmask, not a lower bound: a mask whose positions are independent, each kept with probability
-# `1 - c`, can be entropy-coded in `H(c) = -c log2 c - (1 - c) log2 (1 - c)` bits per weight.
+# $1 - c$, can be entropy-coded in $H(c) = -c \log_2 c - (1 - c) \log_2 (1 - c)$ bits per weight.
 
 # %%
 print(f"mask overhead over FP16: {mask_overhead():.2%}")
@@ -268,43 +533,14 @@ print(f"bytes for this layer: INT4 {storage_bytes(w.size, 4)}, "
       f"FP16 {storage_bytes(w.size, 16)}")
 
 # %% [markdown]
-# ## Exercises
-# Each exercise has a cell for your answer (replace the placeholder) and a check cell.
-#
-# **Exercise 1.** Pruning with a bitmask should cost exactly 4 bits per weight, the budget of
-# INT4, mask included. Which sparsity must it reach? Give a number between 0 and 1.
-#
-# *Hint: kept values cost 16 bits each, the mask 1 bit per weight.*
-
-# %% tags=["solution"]
-answer_sparsity = 1 - (4 - 1) / 16
-
-# %%
-check_answer("Exercise 1", answer_sparsity, 13 / 16)
-assert bitmask_bits_per_weight(answer_sparsity) == 4
-
-# %% [markdown]
-# **Exercise 2.** Quantization also produces zeros: every weight in the zero cell
-# `(-s/2, s/2)` rounds to 0. What fraction of our tensor `w` becomes exactly zero when it is
-# quantized to 3 bits at the MSE-optimal scale? Compute it with `quantize` and `mse_scale`.
-
-# %% tags=["solution"]
-answer_zero_fraction = np.mean(quantize(w, 3, mse_scale(w, 3)) == 0)
-
-# %%
-check_answer("Exercise 2", answer_zero_fraction,
-             np.mean(np.abs(w) < mse_scale(w, 3) / 2), rel_tol=1e-3)
-print(f"3-bit quantization sets {answer_zero_fraction:.1%} of the weights to zero")
-
-# %% [markdown]
 # ## Recap
-# - Quantization: `Q(w) = s * clip(round(w/s), -2^(b-1), 2^(b-1)-1)`; the scale trades rounding
-#   error against clipping error, and the MSE-optimal scale (`pvq.quantize.mse_scale`) beats both
-#   the max-abs rule and a coarse grid search.
-# - Magnitude pruning removes exactly `round(c * n)` weights; for a symmetric distribution the
-#   cut is `F^-1(1/2 + c/2)`.
-# - Equal compression over FP16 pairs b bits with sparsity `1 - b/16`; unstructured pruning also
-#   stores its mask: one bit per weight as a bitmask (6.25 % of FP16), about 0.81 bit
+# - Quantization: $Q(w) = s \cdot \mathrm{clip}(\mathrm{round}(w/s), -2^{b-1}, 2^{b-1}-1)$; the
+#   scale trades rounding error against clipping error, and the MSE-optimal scale
+#   (`pvq.quantize.mse_scale`) beats both the max-abs rule and a coarse grid search.
+# - Magnitude pruning removes exactly $\mathrm{round}(c\,n)$ weights; for a symmetric
+#   distribution the cut is $\tau = F^{-1}(1/2 + c/2)$.
+# - Equal compression over FP16 pairs $b$ bits with sparsity $1 - b/16$; unstructured pruning
+#   also stores its mask: one bit per weight as a bitmask (6.25 % of FP16), about 0.81 bit
 #   entropy-coded at 75 % sparsity.
 # - On normal weights, quantization's SNR is far higher at every budget.
 #
@@ -313,3 +549,19 @@ print(f"3-bit quantization sets {answer_zero_fraction:.1%} of the weights to zer
 #
 # *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
 # Kernel > Shut Down Kernel.*
+#
+# ## References
+# - A. Kuzmin, M. Nagel, M. van Baalen, A. Behboodi, T. Blankevoort. *Pruning vs Quantization:
+#   Which is Better?* NeurIPS 2023. [arXiv:2307.02973](https://arxiv.org/abs/2307.02973); the
+#   authors' code:
+#   [Qualcomm-AI-research/pruning-vs-quantization](https://github.com/Qualcomm-AI-research/pruning-vs-quantization).
+# - M. Nagel, M. Fournarakis, R. A. Amjad, Y. Bondarenko, M. van Baalen, T. Blankevoort. *A
+#   White Paper on Neural Network Quantization*, 2021 (the uniform grid, round-to-nearest and the
+#   MSE range setting). [arXiv:2106.08295](https://arxiv.org/abs/2106.08295).
+# - S. Han, J. Pool, J. Tran, W. J. Dally. *Learning both Weights and Connections for Efficient
+#   Neural Networks*, NeurIPS 2015 (magnitude pruning).
+#   [arXiv:1506.02626](https://arxiv.org/abs/1506.02626).
+# - S. Han, H. Mao, W. J. Dally. *Deep Compression*, ICLR 2016 (storing pruned and quantized
+#   weights). [arXiv:1510.00149](https://arxiv.org/abs/1510.00149).
+# - PyTorch's pruning utilities, whose counting `pvq.prune` follows:
+#   [`torch.nn.utils.prune`](https://pytorch.org/docs/stable/generated/torch.nn.utils.prune.l1_unstructured.html).

@@ -13,13 +13,26 @@
 #     name: python3
 # ---
 
+# %% [raw]
+# # ASSIGNMENT CONFIG
+# # otter-grader: `make student` turns this master into the student edition (see the README)
+# init_cell: true
+# check_all_cell: false
+# export_cell: false
+# run_tests: false
+# generate: false
+# tests:
+#   files: false
+#   ok_format: false
+
 # %% [markdown]
 # # 2. SNR theory on the normal distribution
 #
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 40 minutes. **You need:** notebook 1 (the quantizer, the pruner, the SNR).
+# **Estimated time:** 60 minutes (with the exercises).
+# **You need:** notebook 1 (the quantizer, the pruner, the SNR).
 #
 # ## Learning objectives
 # By the end of this notebook you can
@@ -29,8 +42,10 @@
 #    and clipping error, and explain why this trade-off fixes the best scale;
 # 3. derive the expected pruning error, the signal inside the pruning threshold, and see why it
 #    is so large;
-# 4. compute both exactly (closed forms, no sampling) and check them with a million samples
-#    through the course's own quantizer and pruner;
+# 4. compute both exactly (closed forms, no sampling), writing the cell integral, the sum over
+#    cells, the scale optimum and the pruning error yourself (four graded exercises and one
+#    prediction), and check them with a million samples through the course's own quantizer and
+#    pruner;
 # 5. reproduce the paper's headline, INT4 19.1 dB (quoted: paper) against 75 % pruning 5.6 dB
 #    (quoted: paper), and bracket its INT4 value between the exact values of two grid
 #    conventions (which convention the authors used is not recorded).
@@ -46,11 +61,10 @@ import pandas as pd
 from ipywidgets import FloatSlider, IntSlider
 from scipy import optimize, stats
 
-from pvq.exercises import check_answer
 from pvq.metrics import snr_db, snr_db_standard_error
 from pvq.plotting import COLORS, error_density, use_course_style
 from pvq.prune import magnitude_prune, magnitude_threshold
-from pvq.quantize import grid_limits, quantize
+from pvq.quantize import grid_limits, quantization_grid, quantize
 from pvq.theory import (optimal_scale, pruning_mse, pruning_snr_db, quantization_mse,
                         quantization_mse_parts, quantization_snr_db)
 from pvq.widgets import figure_with_sliders
@@ -68,7 +82,7 @@ BITS = list(range(2, 9))
 # $$\mathrm{SNR_{dB}} = 10 \log_{10} \frac{E[W^2]}{E[(W - \hat W)^2]}.$$
 #
 # Two properties make it the right yardstick. It is **scale free**: multiply every weight by
-# `sigma` and the best grid stretches with it, so every error grows by `sigma^2` and the ratio
+# $\sigma$ and the best grid stretches with it, so every error grows by $\sigma^2$ and the ratio
 # stays put. One distribution, the standard normal, therefore answers for every normal layer,
 # whatever its spread. And it is **logarithmic**: +10 dB means ten times less error energy,
 # +3 dB half as much, so gains add up across bits.
@@ -85,19 +99,20 @@ assert math.isclose(optimal_scale(stats.norm(scale=0.02), 4), optimal_scale(norm
 
 # %% [markdown]
 # The SNR is identical and the optimal scale is exactly 50 times smaller: from now on we work
-# with `N(0, 1)` only.
+# with $N(0, 1)$ only.
 #
 # ## The quantization error, cell by cell
 # The b-bit quantizer of notebook 1 maps every weight in the rounding **cell**
-# `[(q - 1/2) s, (q + 1/2) s)` to the level `q s`, for the integers `q = -2^(b-1) .. 2^(b-1)-1`.
+# $[(q - \tfrac12) s, (q + \tfrac12) s)$ to the level $q s$, for the integers
+# $q = -2^{b-1}, \dots, 2^{b-1}-1$.
 # The two end cells reach out to minus and plus infinity: those weights are **clipped**. With
-# `p` the density of `W`, the expected squared error is a sum over the `2^b` cells:
+# $p$ the density of $W$, the expected squared error is a sum over the $2^b$ cells:
 #
 # $$E[(W - Q(W))^2] = \sum_q \int_{\text{cell } q} (x - q s)^2\, p(x)\, dx.$$
 #
 # Two different errors hide in this sum:
-# - **granular error**, inside the grid's range: never more than `s/2` per weight, and about
-#   `s^2/12` on average (the variance of a uniform rounding error);
+# - **granular error**, inside the grid's range: never more than $s/2$ per weight, and about
+#   $s^2/12$ on average (the variance of a uniform rounding error);
 # - **clipping error**, beyond the outermost levels: it grows with the distance, without bound.
 #
 # For the normal every cell integral has a closed form. Write
@@ -109,6 +124,110 @@ assert math.isclose(optimal_scale(stats.norm(scale=0.02), 4), optimal_scale(norm
 # $$\int_a^b (z - t)^2 \varphi(z)\, dz = (1 + t^2)\big(\Phi(b) - \Phi(a)\big) + (a - 2t)\,\varphi(a)
 #   - (b - 2t)\,\varphi(b).$$
 #
+# Write it yourself before the library does it for you.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_1
+
+# %% [markdown]
+# **Exercise 1.** Write `my_cell_error(a, b, t)`: the integral above for one cell
+# $[a, b]$ of $N(0, 1)$ with level $t$, from $\Phi$ (`stats.norm.cdf`) and $\varphi$
+# (`stats.norm.pdf`). The end cells have $a = -\infty$ or $b = +\infty$; there
+# $(a - 2t)\,\varphi(a) = 0$ (the density vanishes faster than $a$ grows), but NumPy computes
+# $\infty \cdot 0$ as `nan`, so treat an infinite edge apart. The check compares your values
+# with `pvq.theory.cell_error` on five cells, two of them clipped ends.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_cell_error(a: float, b: float, t: float) -> float:
+    """int_a^b (z - t)^2 phi(z) dz for the standard normal; a may be -inf, b +inf."""
+    # BEGIN SOLUTION
+    mass = stats.norm.cdf(b) - stats.norm.cdf(a)
+    edge_a = (a - 2 * t) * stats.norm.pdf(a) if np.isfinite(a) else 0.0
+    edge_b = (b - 2 * t) * stats.norm.pdf(b) if np.isfinite(b) else 0.0
+    return (1 + t**2) * mass + edge_a - edge_b
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_cell_integral(my_cell_error):
+    import numpy as np
+    from scipy import stats
+    from pvq.exercises import check_function
+    from pvq.theory import cell_error
+    cells = [(-np.inf, -1.5, -2.0), (-0.5, 0.5, 0.0), (0.5, 1.5, 1.0), (-0.3, 1.2, 0.4),
+             (1.5, np.inf, 2.0)]
+    check_function("Exercise 1", my_cell_error,
+                   lambda a, b, t: cell_error(stats.norm(), a, b, t), cells, rel_tol=1e-9)
+
+
+test_cell_integral(my_cell_error)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_2
+
+# %% [markdown]
+# **Exercise 2.** Sum your cells into the whole error. Write `my_quantization_mse(bits, scale)`
+# $= E[(W - Q_s(W))^2]$ for $W \sim N(0, 1)$: the levels are `quantization_grid(bits) * scale`,
+# the cell edges are the midpoints between neighbouring levels, and the outer edges are
+# $-\infty$ and $+\infty$ (the clipped tails). The check compares it with
+# `pvq.theory.quantization_mse` at 2, 3 and 4 bits.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_quantization_mse(bits: int, scale: float) -> float:
+    """E[(W - Q(W))^2] for the standard normal: the sum of my_cell_error over the 2^b cells."""
+    # BEGIN SOLUTION
+    levels = quantization_grid(bits) * scale
+    edges = np.concatenate([[-np.inf], (levels[:-1] + levels[1:]) / 2, [np.inf]])
+    cells = zip(edges[:-1], edges[1:], levels)
+    return sum(my_cell_error(a, b, t) for a, b, t in cells)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_sum_over_cells(my_quantization_mse):
+    from scipy import stats
+    from pvq.exercises import check_function
+    from pvq.theory import quantization_mse
+    check_function("Exercise 2", my_quantization_mse,
+                   lambda bits, scale: quantization_mse(stats.norm(), bits, scale),
+                   [(2, 0.9), (3, 0.6), (4, 0.34)], rel_tol=1e-9)
+
+
+test_sum_over_cells(my_quantization_mse)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
 # `pvq.theory.quantization_mse` evaluates it for all cells at once. A check that shares no code
 # with it: let SciPy integrate the squared error of the real quantizer, `pvq.quantize.quantize`,
 # over the whole line.
@@ -123,9 +242,9 @@ assert math.isclose(by_quad, quantization_mse(normal, 4, scale_4), rel_tol=1e-8)
 
 # %% [markdown]
 # ### The trade-off that picks the scale
-# Call `alpha = 2^(b-1) s` the **clipping range**: the grid covers about `[-alpha, alpha]`.
+# Call $\alpha = 2^{b-1} s$ the **clipping range**: the grid covers about $[-\alpha, \alpha]$.
 # A small range rounds finely but clips many weights; a large one clips nothing but rounds
-# coarsely. The error, in dB relative to the signal (`10 log10 MSE`, since `E[W^2] = 1`), for
+# coarsely. The error, in dB relative to the signal ($10 \log_{10} \mathrm{MSE}$, since $E[W^2] = 1$), for
 # 2, 4 and 8 bits:
 
 # %%
@@ -162,7 +281,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# *Takeaway: granular error grows like `s^2`, clipping error falls off like a Gaussian tail;
+# *Takeaway: granular error grows like $s^2$, clipping error falls off like a Gaussian tail;
 # the optimum is where their slopes balance, a little beyond the point where the curves cross.*
 #
 # The optimum for every bit-width, and how the error splits there:
@@ -184,10 +303,60 @@ assert optimum["clipping share of MSE"].is_monotonic_decreasing
 # The clipping range grows from about 2 sigma at 2 bits to about 4 sigma at 8 bits, and the
 # clipping share of the error falls from about half to a tenth: the finer the grid, the more
 # the optimum pays (in range) to avoid clipping.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_3
+
+# %% [markdown]
+# **Exercise 3.** Find the optimum yourself. Write `my_optimal_scale(bits)`: the scale $s$ that
+# minimises `quantization_mse(normal, bits, s)`, with `scipy.optimize.minimize_scalar` (method
+# `"bounded"`, scales between 0.01 and 2, and a tolerance `xatol` of `1e-8`: its default stops
+# early). The check compares it with `pvq.theory.optimal_scale` to 1e-5 at 2, 3 and 4 bits.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_optimal_scale(bits: int) -> float:
+    """The scale that minimises the quantization MSE of N(0, 1) at this bit-width."""
+    # BEGIN SOLUTION
+    def error(s: float) -> float:
+        return quantization_mse(normal, bits, s)
+    result = optimize.minimize_scalar(error, bounds=(0.01, 2.0), method="bounded",
+                                      options={"xatol": 1e-8})
+    return float(result.x)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_optimal_scale(my_optimal_scale):
+    from scipy import stats
+    from pvq.exercises import check_function
+    from pvq.theory import optimal_scale
+    check_function("Exercise 3", my_optimal_scale, lambda bits: optimal_scale(stats.norm(), bits),
+                   [(2,), (3,), (4,)], rel_tol=1e-5)
+
+
+test_optimal_scale(my_optimal_scale)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
 #
 # ## The pruning error: everything inside the threshold is lost
-# Magnitude pruning to sparsity `c` zeroes every weight with `|W| < tau`, where
-# `tau = Phi^-1(1/2 + c/2)` leaves the mass `c` inside (notebook 1). A pruned weight keeps none
+# Magnitude pruning to sparsity $c$ zeroes every weight with $|W| < \tau$, where
+# $\tau = \Phi^{-1}(1/2 + c/2)$ leaves the mass $c$ inside (notebook 1). A pruned weight keeps none
 # of its signal, a kept one all of it, so the error is the signal inside the band. The notation
 # $E[W^2;\ A]$ means $E[W^2\,\mathbf{1}_A]$: the expectation of $W^2$ counted only where the
 # event $A$ holds (zero elsewhere), here $A = \{|W| < \tau\}$:
@@ -195,6 +364,56 @@ assert optimum["clipping share of MSE"].is_monotonic_decreasing
 # $$E[(W - \hat W)^2] = E[W^2;\ |W| < \tau] = 2\Phi(\tau) - 1 - 2\tau\,\varphi(\tau)
 #   \quad\text{for } N(0, 1).$$
 #
+# Derive it: $\int_{-\tau}^{\tau} z^2 \varphi(z)\,dz$ with the antiderivative
+# $\Phi(z) - z\,\varphi(z)$ of $z^2 \varphi(z)$ used above.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_4
+
+# %% [markdown]
+# **Exercise 4.** Write `my_pruning_mse(sparsity)`: the threshold
+# $\tau = \Phi^{-1}(1/2 + c/2)$ (`stats.norm.ppf`), then the signal lost inside it,
+# $2\Phi(\tau) - 1 - 2\tau\,\varphi(\tau)$. The check compares it with `pvq.theory.pruning_mse`
+# at four sparsities.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_pruning_mse(sparsity: float) -> float:
+    """E[W^2; |W| < tau] for N(0, 1) pruned by magnitude to this sparsity."""
+    # BEGIN SOLUTION
+    tau = stats.norm.ppf(0.5 + sparsity / 2)
+    inside = 2 * stats.norm.cdf(tau) - 1
+    return inside - 2 * tau * stats.norm.pdf(tau)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_pruning_error(my_pruning_mse):
+    from scipy import stats
+    from pvq.exercises import check_function
+    from pvq.theory import pruning_mse
+    check_function("Exercise 4", my_pruning_mse, lambda c: pruning_mse(stats.norm(), c),
+                   [(0.25,), (0.5,), (0.75,), (0.875,)], rel_tol=1e-9)
+
+
+test_pruning_error(my_pruning_mse)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
 # At 75 % sparsity the band covers most of the weights, but they are the small ones. What
 # fraction of the *energy* is lost, against INT4 (the same storage over FP16)?
 
@@ -209,7 +428,62 @@ print(f"INT4 quantization: energy lost {lost_int4:.2%}")
 # energy goes, against about 1 % for INT4.
 #
 # ## The exact table
-# Quantization to b bits against pruning to the same storage, sparsity `1 - b/16` over FP16.
+# A common rule of thumb says every extra bit buys $20 \log_{10} 2 \approx 6.02$ dB: the step
+# halves, the error energy quarters.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_5
+
+# %% [markdown]
+# **Exercise 5.** *Predict, then run.* With the MSE-optimal scale at every bit-width, does an
+# extra bit between 4 and 8 bits buy `"more"` than 6.02 dB, `"about 6.02"` (within 0.1 dB), or
+# `"less"`? Set `predicted_gain` before you run the cell below it, which measures the average
+# gain per bit. (Look at the clipping range in the optimum table above.)
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_gain = "less"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
+
+# %%
+db_per_bit = (quantization_snr_db(normal, 8) - quantization_snr_db(normal, 4)) / 4
+print(f"{db_per_bit:.2f} dB per bit from 4 to 8 bits, against the rule of thumb "
+      f"{20 * math.log10(2):.2f}")
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_gain_per_bit(predicted_gain):
+    import math
+    from scipy import stats
+    from pvq.exercises import check_choice
+    from pvq.theory import quantization_snr_db
+    gain = (quantization_snr_db(stats.norm(), 8) - quantization_snr_db(stats.norm(), 4)) / 4
+    rule = 20 * math.log10(2)
+    truth = "about 6.02" if abs(gain - rule) <= 0.1 else ("more" if gain > rule else "less")
+    check_choice("Exercise 5", predicted_gain, truth, ["more", "about 6.02", "less"])
+
+
+test_gain_per_bit(predicted_gain)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# The rule of thumb holds for a *fixed* range. With an optimal scale, part of every new bit
+# goes into widening the clipping range (2.7 sigma at 4 bits, 3.9 sigma at 8), so the step
+# shrinks by less than half.
+#
+# The whole table: quantization to $b$ bits against pruning to the same storage, sparsity $1 - b/16$ over FP16.
 # These are exact values (no sampling); the reference values below are the standard normal's,
 # rounded to 0.01 dB.
 
@@ -228,7 +502,7 @@ assert np.allclose(table["pruning (dB)"], EXACT_PRUNING_DB, atol=0.02)
 # %% [markdown]
 # ## Monte Carlo cross-check
 # The theory must agree with what the course's quantizer and pruner do to actual numbers. We
-# draw a million weights from `N(0, 1)`, quantize them with `pvq.quantize.quantize` at the
+# draw a million weights from $N(0, 1)$, quantize them with `pvq.quantize.quantize` at the
 # *analytic* optimal scale, prune them with `pvq.prune.magnitude_prune`, and measure
 # `pvq.metrics.snr_db`. A sample is never exact, so next to each difference we print the
 # sample's standard error, by the **delta method**: if an estimate $X$ has a small standard
@@ -285,7 +559,7 @@ for seed in range(1, 5):
 # %% [markdown]
 # So a random sample of a million cannot check the 8-bit value to 0.05 dB. The honest fix
 # removes the luck, not the tolerance: a **quantile sample**, the million points
-# `Phi^-1((i + 1/2) / n)`, puts one weight in every slice of probability `1/n`, so every region,
+# $\Phi^{-1}((i + \tfrac12) / n)$, puts one weight in every slice of probability $1/n$, so every region,
 # the tails included, gets exactly its share. The same quantizer and pruner on it agree with the
 # theory within 0.05 dB at every bit-width (what remains is a small, fixed bias: the farthest
 # slice is represented by a single point):
@@ -305,7 +579,7 @@ assert (exact_check.abs() < QUANTILE_TOLERANCE_DB).all().all()
 # ## The paper's figure, remade
 # Where does each method lose its signal? Top: the density with the INT4 grid at its optimal
 # scale and the band that 75 % pruning zeroes. Bottom: the squared error weighted by the density,
-# `(x - Q(x))^2 p(x)` and `x^2 p(x)` inside the band; the area under each curve is that
+# $(x - Q(x))^2 p(x)$ and $x^2 p(x)$ inside the band; the area under each curve is that
 # method's mean squared error.
 
 # %%
@@ -411,86 +685,15 @@ panel = figure_with_sliders(
 # visible everywhere (four levels, wide cells), yet the pruning band still holds more error
 # (8.26 against 3.03 dB in the table).*
 #
-# ## Exercises
-# Each exercise has a cell for your answer (replace the placeholder) and a check cell.
-#
-# **Exercise 1.** A common rule of thumb says every extra bit buys 6.02 dB
-# (`20 log10 2`: the step halves, the error energy quarters). Measure the average gain per bit of
-# the exact normal SNR from 4 to 8 bits, in dB per bit.
-#
-# *Hint: `quantization_snr_db`. Then look at the clipping range in the optimum table: why is the
-# answer below 6.02?*
-
-# %% tags=["solution"]
-answer_db_per_bit = (quantization_snr_db(normal, 8) - quantization_snr_db(normal, 4)) / 4
-
-# %%
-random_sample = check["sample (dB)"].unstack("method")["quantization"]
-check_answer("Exercise 1", answer_db_per_bit, (random_sample[8] - random_sample[4]) / 4,
-             rel_tol=0.01)
-print(f"{answer_db_per_bit:.2f} dB per bit, against the rule of thumb {20 * math.log10(2):.2f}")
-
-# %% [markdown]
-# The rule of thumb holds for a *fixed* range. With an optimal scale, part of every new bit
-# goes into widening the clipping range (2.7 sigma at 4 bits, 3.9 sigma at 8), so the step
-# shrinks by less than half.
-#
-# **Exercise 2.** Pruning can match INT4's SNR if it prunes less. What sparsity gives pruning
-# the same SNR as INT4, and how many bits per weight does that store (FP16 values kept,
-# `16 (1 - c)`, mask not counted)? Give the bits.
-#
-# *Hint: solve `pruning_snr_db(normal, c) = quantization_snr_db(normal, 4)` with
-# `scipy.optimize.brentq` on `c` in (0, 0.99).*
-
-# %% tags=["solution"]
-answer_pruning_bits = 16 * (1 - optimize.brentq(
-    lambda c: pruning_snr_db(normal, c) - quantization_snr_db(normal, 4), 0.0, 0.99))
-
-# %%
-# independent route: E[Z^2; Z^2 < t] is the CDF of a chi-square with 3 degrees of freedom
-threshold_squared = stats.chi2(3).ppf(10 ** (-quantization_snr_db(normal, 4) / 10))
-check_answer("Exercise 2", answer_pruning_bits, 16 * (1 - stats.chi2(1).cdf(threshold_squared)),
-             rel_tol=1e-6)
-print(f"pruning needs sparsity {1 - answer_pruning_bits / 16:.3f}: "
-      f"{answer_pruning_bits:.1f} bits per weight")
-
-# %% [markdown]
-# To keep INT4's SNR, pruning may remove only 28 % of the weights, and then stores nearly
-# three times as many bits.
-#
-# **Exercise 3.** Unstructured pruning needs its mask, one bit per weight, so a sparsity below
-# `1/16` costs *more* than the dense FP16 tensor: one might as well prune 0 %. From which
-# bit-width on would pruning need such a sparsity to match the quantization SNR? Give the
-# smallest b in 2..8 for which the sparsity matching b-bit quantization is below 1/16.
-#
-# *Hint: the SNR of pruning grows as the sparsity falls; compare `pruning_snr_db(normal, 1/16)`
-# with the table.*
-
-# %% tags=["solution"]
-answer_bits = min(b for b in BITS
-                  if quantization_snr_db(normal, b) > pruning_snr_db(normal, 1 / 16))
-
-# %%
-# independent route: the sampled SNRs of quantization, and the chi-square form of pruning
-pruning_at_one_sixteenth = -10 * math.log10(stats.chi2(3).cdf(stats.chi2(1).ppf(1 / 16)))
-check_answer("Exercise 3", answer_bits, min(b for b in BITS
-                                            if random_sample[b] > pruning_at_one_sixteenth))
-print(f"pruning at 1/16 sparsity: {pruning_at_one_sixteenth:.2f} dB; "
-      f"{answer_bits}-bit quantization: {quantization_snr_db(normal, answer_bits):.2f} dB")
-
-# %% [markdown]
-# At 8 bits, to match quantization pruning would have to keep more than 15/16 of the weights,
-# and with its mask that costs more than not pruning at all.
-#
 # ## Recap
-# - The SNR in dB is scale free, so `N(0, 1)` stands for every normal layer.
-# - Quantization error is a sum over rounding cells: granular error (about `s^2/12`) inside the
+# - The SNR in dB is scale free, so $N(0, 1)$ stands for every normal layer.
+# - Quantization error is a sum over rounding cells: granular error (about $s^2/12$) inside the
 #   range, clipping error outside. Their trade-off fixes an optimal clipping range, which widens
 #   with the bit-width (2 sigma at 2 bits to 4 sigma at 8), so each bit buys about 5.3 dB, not
 #   6.02.
-# - Pruning error is the whole signal inside the threshold, `E[W^2; |W| < tau]`: at 75 %
+# - Pruning error is the whole signal inside the threshold, $E[W^2;\ |W| < \tau]$: at 75 %
 #   sparsity over a quarter of the energy.
-# - Exact values (closed forms through `Phi` and `phi`, `pvq.theory`): INT4 19.26 dB against
+# - Exact values (closed forms through $\Phi$ and $\varphi$, `pvq.theory`): INT4 19.26 dB against
 #   75 % pruning 5.58 dB; 8.26 to 40.57 dB against 3.03 to 11.47 dB over 2 to 8 bits.
 # - A million samples through the real quantizer and pruner agree: within 4 standard errors for
 #   a random sample, within 0.05 dB for a quantile sample. At 8 bits the few clipped weights make
@@ -504,3 +707,19 @@ print(f"pruning at 1/16 sparsity: {pruning_at_one_sixteenth:.2f} dB; "
 #
 # *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
 # Kernel > Shut Down Kernel.*
+#
+# ## References
+# - A. Kuzmin, M. Nagel, M. van Baalen, A. Behboodi, T. Blankevoort. *Pruning vs Quantization:
+#   Which is Better?* NeurIPS 2023 (Sec. 3: the normal and the SNR comparison).
+#   [arXiv:2307.02973](https://arxiv.org/abs/2307.02973); the authors' code:
+#   [Qualcomm-AI-research/pruning-vs-quantization](https://github.com/Qualcomm-AI-research/pruning-vs-quantization).
+# - R. M. Gray, D. L. Neuhoff. *Quantization*. IEEE Transactions on Information Theory 44(6),
+#   1998 (granular and overload error, the $s^2/12$ rule).
+#   [doi:10.1109/18.720541](https://doi.org/10.1109/18.720541).
+# - R. Banner, Y. Nahshan, D. Soudry. *Post-training 4-bit quantization of convolutional networks
+#   for rapid-deployment* (ACIQ), NeurIPS 2019 (the clipping range that minimises the expected
+#   error). [arXiv:1810.05723](https://arxiv.org/abs/1810.05723).
+# - M. Nagel et al. *A White Paper on Neural Network Quantization*, 2021.
+#   [arXiv:2106.08295](https://arxiv.org/abs/2106.08295).
+# - The delta method for the standard error of a function of means: L. Wasserman, *All of
+#   Statistics*, Springer 2004, Sec. 9.9.

@@ -13,13 +13,26 @@
 #     name: python3
 # ---
 
+# %% [raw]
+# # ASSIGNMENT CONFIG
+# # otter-grader: `make student` turns this master into the student edition (see the README)
+# init_cell: true
+# check_all_cell: false
+# export_cell: false
+# run_tests: false
+# generate: false
+# tests:
+#   files: false
+#   ok_format: false
+
 # %% [markdown]
 # # 3. Kurtosis: when does pruning win?
 #
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 40 minutes. **You need:** notebooks 1 (the two operations) and 2 (their
+# **Estimated time:** 60 minutes (with the exercises).
+# **You need:** notebooks 1 (the two operations) and 2 (their
 # exact SNR on the normal distribution).
 #
 # ## Learning objectives
@@ -31,7 +44,9 @@
 #    crossover kurtosis above which pruning wins at each bit-width, and explain the mechanism;
 # 4. check the theory against the paper's measurements on 2,704 real weight tensors of 45
 #    torchvision models, knowing which rows of that table to trust and why (FP16 arithmetic),
-#    and against weights of networks used in this course.
+#    and against weights of networks used in this course;
+# 5. write the sample kurtosis, a cell's error from partial moments, the crossover by root
+#    finding and the model zoo's win rate yourself (four graded exercises and one prediction).
 
 # %%
 import numpy as np
@@ -39,12 +54,11 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import torch
 from ipywidgets import FloatLogSlider, IntSlider
-from scipy import integrate, stats
+from scipy import integrate, optimize, stats
 
 from pvq.compression import equivalent_sparsity
 from pvq.data import model_zoo_sqnr
 from pvq.distributions import kurtosis_of, limit_for_kurtosis, truncated_student_t
-from pvq.exercises import check_answer
 from pvq.heavy_tails import (authors_snr_db, clean_zoo, crossover_kurtosis, quirk_counts,
                              snr_gap_db, snr_gap_map, tensor_snr_table, win_rates,
                              win_rates_by_bits, zoo_rms)
@@ -68,6 +82,56 @@ rng = np.random.default_rng(seed=0)
 # scipy and the paper's data among them, report the *excess* kurtosis, kurtosis - 3 (normal = 0);
 # this course says "kurtosis" for the plain (Pearson) value and "excess" when it means the other.
 
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_1
+
+# %% [markdown]
+# **Exercise 1.** Write `my_kurtosis(w)`: the sample kurtosis with the sample mean $\bar w$
+# and the biased (divide by $n$) moments,
+# $$\hat\kappa = \frac{\frac1n \sum_i (w_i - \bar w)^4}{\big(\frac1n \sum_i (w_i - \bar w)^2\big)^2}.$$
+# The check compares it with `pvq.metrics.kurtosis` on four tiny arrays.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_kurtosis(w: np.ndarray) -> float:
+    """Pearson kurtosis of a sample: mean((w - mean)^4) / mean((w - mean)^2)^2."""
+    # BEGIN SOLUTION
+    centred = w - np.mean(w)
+    variance = np.mean(centred**2)
+    return float(np.mean(centred**4) / variance**2)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_kurtosis(my_kurtosis):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.metrics import kurtosis
+    samples = [np.array([1.0, 2.0, 3.0, 4.0, 10.0]), np.array([-1.0, 1.0, -1.0, 1.0]),
+               np.array([0.0, 0.0, 0.0, 0.0, 5.0]), np.array([[0.5, -2.0], [3.0, 0.25]])]
+    check_function("Exercise 1", my_kurtosis, kurtosis, [(s,) for s in samples], rel_tol=1e-9)
+
+
+test_kurtosis(my_kurtosis)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# The library's `pvq.metrics.kurtosis` on a million samples of three distributions:
+
 # %%
 samples = {"uniform": rng.uniform(-1, 1, 10**6), "normal": rng.standard_normal(10**6),
            "Laplace": rng.laplace(size=10**6)}
@@ -78,8 +142,8 @@ for name, sample in samples.items():
 
 # %% [markdown]
 # ## A dial for heavy tails: the truncated Student-t
-# A Student-t with `df` degrees of freedom has power-law tails; with `df = 2` even its variance
-# is infinite. Cutting it at `+-limit` (and renormalising) makes every moment finite, and the
+# A Student-t with $\nu$ (`df`) degrees of freedom has power-law tails; with $\nu = 2$ even its variance
+# is infinite. Cutting it at $\pm$`limit` (and renormalising) makes every moment finite, and the
 # cut becomes a dial: a tight cut is almost uniform (kurtosis near 1.8), a wide cut keeps rare
 # huge outliers (kurtosis as large as we like). `limit_for_kurtosis` turns the dial to a target
 # kurtosis. The paper uses a truncated Student-t for its heavy-tail analysis.
@@ -107,12 +171,12 @@ plt.show()
 # out to rare, far outliers; kurtosis 3 in this family is close to, but not the same as, the
 # normal.*
 #
-# **Why `df = 2`, and is it the paper's choice?** The kurtosis of the *untruncated* Student-t is
+# **Why $\nu = 2$, and is it the paper's choice?** The kurtosis of the *untruncated* Student-t is
 # $3 + 6/(\mathrm{df} - 4)$ for df > 4 and infinite for df <= 4. With df <= 4 the cut alone can
 # therefore reach every kurtosis above 1.8, so one parameter (the limit) is the whole dial; with
 # df > 4 the family stops at $3 + 6/(\mathrm{df}-4)$. The authors' repository does not settle
 # the paper's df: it contains no Student-t code (its analytic-error module imports a `utils.grid`
-# that is not in the repository). So `df = 2` is this course's choice, and it matters. The
+# that is not in the repository). So $\nu = 2$ is this course's choice, and it matters. The
 # crossover kurtosis (where pruning starts to win, computed below) for two heavy-tailed choices:
 
 # %%
@@ -124,9 +188,9 @@ assert df_choice.loc[2, "df = 3"] > df_choice.loc[2, "df = 2"]
 assert np.isinf(df_choice.loc[4, "df = 3"])
 
 # %% [markdown]
-# With `df = 3` the tail falls faster, the same kurtosis needs a wider cut, and pruning never wins
+# With $\nu = 3$ the tail falls faster, the same kurtosis needs a wider cut, and pruning never wins
 # at 4 bits below kurtosis 10,000 (`inf`: no root in the search range). The map below is for
-# `df = 2`, the heaviest tail of the two, which is the case most favourable to pruning.
+# $\nu = 2$, the heaviest tail of the two, which is the case most favourable to pruning.
 #
 # A sanity check: with very many degrees of freedom and a very wide cut, the family *is* the
 # normal, and `pvq.theory` must give notebook 2's numbers for it.
@@ -171,11 +235,81 @@ for name, dist in {"Student-t, kurtosis 10": family[10.0], "Laplace": stats.lapl
     print(f"{name}: library {ours:.10f}, quad {by_quad:.10f}")
     assert abs(ours - by_quad) < 1e-8 * by_quad
 
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_2
+
+# %% [markdown]
+# **Exercise 2.** Write `my_cell_error(dist, a, b, c)` from the partial moments: compute
+# $M_0, M_1, M_2$ over $[a, b]$ with `integrate.quad` (for instance
+# `integrate.quad(lambda x: x * dist.pdf(x), a, b)[0]` for $M_1$), then combine them as
+# $M_2 - 2c\,M_1 + c^2 M_0$. The check compares it with `pvq.theory.cell_error` on cells of a
+# Laplace and of the kurtosis-10 member of the family.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_cell_error(dist, a: float, b: float, c: float) -> float:
+    """int_a^b (x - c)^2 p(x) dx = M2 - 2 c M1 + c^2 M0, the M_k by quadrature."""
+    # BEGIN SOLUTION
+    m0 = integrate.quad(dist.pdf, a, b)[0]
+    m1 = integrate.quad(lambda x: x * dist.pdf(x), a, b)[0]
+    m2 = integrate.quad(lambda x: x * x * dist.pdf(x), a, b)[0]
+    return m2 - 2 * c * m1 + c**2 * m0
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_partial_moments(my_cell_error, family):
+    from scipy import stats
+    from pvq.exercises import check_function
+    from pvq.theory import cell_error
+    laplace = stats.laplace(scale=0.7)
+    cells = [(laplace, -0.3, 0.9, 0.2), (laplace, 1.0, 3.0, 2.0),
+             (family[10.0], -0.5, 0.5, 0.0), (family[10.0], 0.8, 2.4, 1.6)]
+    check_function("Exercise 2", my_cell_error, cell_error, cells, rel_tol=1e-7)
+
+
+test_partial_moments(my_cell_error, family)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+
 # %% [markdown]
 # ## The map: where does pruning win?
-# For every kurtosis and bit-width we compute the exact SNR of b-bit quantization (at its
-# MSE-optimal scale) and of pruning at the equal-compression sparsity `1 - b/16`, and plot the
+# For every kurtosis and bit-width we compute the exact SNR of $b$-bit quantization (at its
+# MSE-optimal scale) and of pruning at the equal-compression sparsity $1 - b/16$, and plot the
 # difference. Positive (blue): quantization wins; negative (red): pruning wins.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_3
+
+# %% [markdown]
+# **Exercise 3.** *Predict, then run.* At 2 bits (against 87.5 % sparsity), from which
+# kurtosis on does pruning win for this family? Set `predicted_crossover` to one of
+# `"below 3"` (already for normal-like tails), `"3 to 30"`, `"30 to 300"` or `"never"` before
+# you run the two cells below it, which compute the map and the crossovers.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_crossover = "3 to 30"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
 
 # %%
 kurtoses = np.geomspace(2.0, 1000.0, 24)
@@ -197,6 +331,29 @@ ax.set_ylabel("kurtosis (Pearson)")
 fig.colorbar(mesh, label="SNR(quantization) - SNR(pruning) (dB)")
 plt.show()
 
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_predicted_crossover(predicted_crossover):
+    from pvq.exercises import check_choice
+    from pvq.heavy_tails import crossover_kurtosis
+    crossover = crossover_kurtosis(2)
+    bands = {"below 3": (0, 3), "3 to 30": (3, 30), "30 to 300": (30, 300)}
+    truth = next((band for band, (low, high) in bands.items() if low <= crossover < high),
+                 "never")
+    check_choice("Exercise 3", predicted_crossover, truth, [*bands, "never"])
+
+
+test_predicted_crossover(predicted_crossover)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+
 # %% [markdown]
 # *Takeaway: at every bit-width there is a kurtosis above which pruning wins (red, above the
 # black zero contour); that crossover rises steeply with the bit-width.*
@@ -213,6 +370,52 @@ assert 8.5 < crossovers[2] < 9.5 and 360 < crossovers[8] < 380
 # bits it takes a kurtosis of about 371. Pruning's region is not a corner: it is everything
 # above this curve, at every bit-width; the curve just climbs out of the range of most real
 # tensors as the bits grow.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_4
+
+# %% [markdown]
+# **Exercise 4.** Find the crossover yourself. Write `my_crossover(bits)`: the kurtosis where
+# the gap `snr_gap_db(kurtosis, bits)` (quantization minus pruning, in dB, for the family with
+# $\nu = 2$) crosses zero, by `scipy.optimize.brentq` between kurtosis 2 and 1000 (the gap is
+# positive at one end and negative at the other), with a relative tolerance `rtol` of `1e-8`.
+# The check compares it with `pvq.heavy_tails.crossover_kurtosis` at 2 and 3 bits.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_crossover(bits: int) -> float:
+    """The kurtosis at which quantization's and pruning's SNR are equal at this bit-width."""
+    # BEGIN SOLUTION
+    def gap_db(kurtosis: float) -> float:
+        return snr_gap_db(kurtosis, bits)
+    return float(optimize.brentq(gap_db, 2.0, 1000.0, rtol=1e-8))
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_crossover(my_crossover):
+    from pvq.exercises import check_function
+    from pvq.heavy_tails import crossover_kurtosis
+    check_function("Exercise 4", my_crossover, crossover_kurtosis, [(2,), (3,)], rel_tol=1e-5)
+
+
+test_crossover(my_crossover)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+#
 #
 # ## The mechanism
 # Why does the gap fall with kurtosis? Look at the density, the 3-bit grid at its optimal scale
@@ -237,7 +440,7 @@ plt.show()
 # and the quantization error grows over the whole bulk; pruning's band covers less and less of
 # the spread.*
 #
-# In numbers: the grid's step, the pruning threshold `tau`, and both in units of the standard
+# In numbers: the grid's step, the pruning threshold $\tau$, and both in units of the standard
 # deviation, at 3 bits:
 
 # %%
@@ -255,7 +458,7 @@ assert band["tau / std"].is_monotonic_decreasing and band["s / std"].is_monotoni
 assert band.loc[10.0:, "tau"].between(1.93, 1.98).all()
 
 # %% [markdown]
-# Two readings of "the band shrinks". In units of the standard deviation it does: `tau / std`
+# Two readings of "the band shrinks". In units of the standard deviation it does: $\tau / \sigma$
 # falls from 1.34 at kurtosis 3 to 0.62 at 1000, so pruning zeroes an ever narrower core. On an
 # absolute axis (as in the widget below, where the Student-t's scale is fixed) the threshold
 # hardly moves, from 1.93 to 1.97 between kurtosis 10 and 1000, while the grid's step grows
@@ -339,7 +542,7 @@ for name, rms in {"excess kurtosis -3": excess.index[excess == -3],
 # %% [markdown]
 # ### What FP16 does to the measured SNRs
 # The same arithmetic also moves the finite numbers. `pvq.heavy_tails.authors_snr_db` repeats the
-# authors' measurement step by step (their 100-candidate range search `k (max|w| + 0.5) / 100`,
+# authors' measurement step by step (their 100-candidate range search $k\,(\max|w| + 0.5) / 100$,
 # the search's error summed in FP16, the final error in FP32, the signal power in FP16), in FP16
 # or FP32. On constructed normal tensors of 65,536 weights and two sizes, at 8 and 7 bits:
 
@@ -439,6 +642,63 @@ by_kurtosis = win_rates(clean_248.assign(**{"kurtosis bucket": buckets}),
                         ["kurtosis bucket", "bits"])
 print((100 * by_kurtosis["pruning wins"].unstack()).round(1).to_string())
 print(by_kurtosis["tensors"].unstack().to_string())
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_5
+
+# %% [markdown]
+# **Exercise 5.** Count the wins yourself. Write `my_win_rate(table, min_kurtosis)`: keep the
+# rows of a table shaped like `clean` (columns `bits`, `kurtosis`, `quant_sqnr_db`,
+# `pruning_sqnr_db`) whose kurtosis is at least `min_kurtosis`, and return, per bit-width, the
+# fraction of them where pruning's SNR is above quantization's (a pandas Series indexed by
+# `bits`, in increasing order). The check runs it on an eight-row table and compares it with
+# `pvq.heavy_tails.win_rates`.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_win_rate(table: pd.DataFrame, min_kurtosis: float) -> pd.Series:
+    """Per bit-width, the share of rows with kurtosis >= min_kurtosis where pruning wins."""
+    # BEGIN SOLUTION
+    heavy = table[table["kurtosis"] >= min_kurtosis]
+    pruning_wins = heavy.pruning_sqnr_db > heavy.quant_sqnr_db
+    return pruning_wins.groupby(heavy.bits).mean()
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_win_rate(my_win_rate):
+    import pandas as pd
+    from pvq.exercises import check_function
+    from pvq.heavy_tails import win_rates
+    rows = pd.DataFrame({"bits": [2, 2, 2, 2, 4, 4, 4, 4],
+                         "kurtosis": [2.5, 8.0, 40.0, 120.0, 3.0, 9.0, 50.0, 200.0],
+                         "quant_sqnr_db": [9.0, 7.0, 4.0, 3.0, 20.0, 18.0, 15.0, 9.0],
+                         "pruning_sqnr_db": [3.0, 8.0, 6.0, 2.0, 6.0, 7.0, 9.0, 11.0]})
+
+    def reference(table, min_kurtosis):
+        shares = win_rates(table[table["kurtosis"] >= min_kurtosis], "bits")["pruning wins"]
+        return shares.to_numpy()
+
+    check_function("Exercise 5", my_win_rate, reference, [(rows, 1.0), (rows, 5.0), (rows, 30.0)],
+                   rel_tol=1e-12)
+
+
+test_win_rate(my_win_rate)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %% [markdown]
 # Both tables follow the theory's shape: pruning wins more often at fewer bits and at higher
@@ -550,42 +810,13 @@ assert kurtosis(w_fc2[~outliers]) < 6.0
 # scatter of the zoo shows.
 
 # %% [markdown]
-# ## Exercises
-# **Exercise 1.** Using `snr_gap_db`, find by how many dB quantization beats pruning at 4 bits
-# for a tensor with kurtosis 6 (a Laplace-like tail). Round to 0.1 dB.
-
-# %% tags=["solution"]
-answer_gap_4bit = round(snr_gap_db(6.0, 4), 1)
-
-# %%
-dist6 = truncated_student_t(2, limit_for_kurtosis(6.0))
-check_answer("Exercise 1", answer_gap_4bit,
-             quantization_snr_db(dist6, 4) - pruning_snr_db(dist6, 0.75), abs_tol=0.051)
-
-# %% [markdown]
-# **Exercise 2.** Among the clean rows of the model-zoo table (`clean`) at 2 bits, what fraction
-# of the tensors with kurtosis of at least 33 are better pruned than quantized? Your answer must
-# agree with the kurtosis-bucket table above (its last two buckets).
-
-# %% tags=["solution"]
-answer_heavy_share = win_rates(clean[(clean.bits == 2) & (clean["kurtosis"] >= 33)],
-                               "bits")["pruning wins"].iloc[0]
-
-# %%
-last_two = by_kurtosis.xs(2, level="bits").iloc[-2:]
-table_share = (last_two["pruning wins"] * last_two["tensors"]).sum() / last_two["tensors"].sum()
-check_answer("Exercise 2", answer_heavy_share, float(table_share), rel_tol=1e-9)
-print(f"at 2 bits pruning wins for {answer_heavy_share:.1%} of the "
-      f"{last_two['tensors'].sum()} clean tensors with kurtosis >= 33")
-
-# %% [markdown]
 # ## Recap
 # - Kurtosis measures tail weight (normal 3); the paper's data reports excess kurtosis (normal 0).
 # - The truncated Student-t is a dial from uniform to outlier-heavy; at its normal limit it
-#   reproduces notebook 2. Its df is the course's choice (2); with df = 3 pruning wins much less.
+#   reproduces notebook 2. Its $\nu$ is the course's choice (2); with $\nu = 3$ pruning wins much less.
 # - Any density's quantization error is a sum of cell integrals $M_2 - 2cM_1 + c^2M_0$.
 # - At every bit-width pruning wins above a crossover kurtosis, which rises steeply: about 9 at
-#   2 bits, 28 at 4, 371 at 8 (df = 2). The mechanism: outliers stretch the grid.
+#   2 bits, 28 at 4, 371 at 8 ($\nu = 2$). The mechanism: outliers stretch the grid.
 # - The paper's model-zoo table was computed in FP16: drop its 1,326 quirk rows (infinite pruning
 #   SNR, excess kurtosis -3 or infinite), and read its high-bit SNRs of small tensors with care.
 # - On the clean rows pruning wins for 26.2 % of the tensors at 2 bits and 1.8 % at 8; more
@@ -596,3 +827,16 @@ print(f"at 2 bits pruning wins for {answer_heavy_share:.1%} of the "
 #
 # *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
 # Kernel > Shut Down Kernel.*
+#
+# ## References
+# - A. Kuzmin, M. Nagel, M. van Baalen, A. Behboodi, T. Blankevoort. *Pruning vs Quantization:
+#   Which is Better?* NeurIPS 2023 (Sec. 3: heavy tails and the model-zoo comparison).
+#   [arXiv:2307.02973](https://arxiv.org/abs/2307.02973); the authors' code and model-zoo table:
+#   [Qualcomm-AI-research/pruning-vs-quantization](https://github.com/Qualcomm-AI-research/pruning-vs-quantization).
+# - R. P. Brent. *Algorithms for Minimization without Derivatives*, Prentice-Hall 1973 (the root
+#   finder behind `scipy.optimize.brentq`);
+#   [SciPy's documentation](https://docs.scipy.org/doc/scipy/reference/generated/scipy.optimize.brentq.html).
+# - The torchvision models of the model zoo:
+#   [torchvision.models](https://pytorch.org/vision/stable/models.html).
+# - N. Reimers, I. Gurevych. *Sentence-BERT*, EMNLP 2019, and the all-MiniLM-L6-v2 encoder whose
+#   layers ship with the course. [arXiv:1908.10084](https://arxiv.org/abs/1908.10084).

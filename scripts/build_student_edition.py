@@ -1,8 +1,20 @@
-"""Build the student edition: solutions removed, checks kept, outputs cleared.
+"""Build the student edition with otter-grader: ``otter assign`` on every master notebook.
 
-Every cell tagged ``solution`` only assigns ``answer_*`` names; in the student edition each
-assignment becomes ``answer_x = ...  # your answer here``, so the check cell below it fails with
-"no answer yet" (``pvq.exercises.ExerciseNotAnswered``) until the learner fills it in.
+A master notebook is an otter-grader master (its first cell is a raw ``# ASSIGNMENT CONFIG``
+cell). Each graded question sits between raw cells ``# BEGIN QUESTION`` (with ``name: ...``)
+and ``# END QUESTION``: its markdown statement, its solution between ``# BEGIN SOLUTION`` and
+``# END SOLUTION`` (lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION`` comments in the
+cell become ``...``; a line ending in ``# SOLUTION`` becomes ``name = ...``; the cell is tagged
+``solution`` so the site folds it), and its test between ``# BEGIN TESTS`` and ``# END TESTS``:
+one function ``test_...`` whose arguments name the learner's variables, and the call of that
+function (the master runs it, so nbval fails if the solution does not pass; otter drops it).
+The student edition keeps the statements, replaces each solution by ``...``, each test by
+``grader.check("name")`` (the test travels in the notebook's metadata: it runs offline, with no
+grading server), drops the ``solution`` tags and clears every output.
+
+Notebooks that are not yet otter masters (the one-answer ``answer_* = ...`` cells tagged
+``solution``, checked by ``pvq.exercises.check_answer``) get their answers replaced by
+placeholders until they are converted.
 
     .venv/bin/python scripts/build_student_edition.py [--output student]
 """
@@ -11,16 +23,28 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import io
+import tempfile
 from pathlib import Path
 
 import nbformat
+from otter.assign import main as otter_assign
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDER = "...  # your answer here"
+CONFIG_MARKER = "# ASSIGNMENT CONFIG"
+
+
+def is_otter_master(notebook: nbformat.NotebookNode) -> bool:
+    """Whether the notebook's first cell is otter-grader's raw assignment configuration."""
+    first = notebook.cells[0] if notebook.cells else None
+    return first is not None and first.cell_type == "raw" \
+        and first.source.lstrip().startswith(CONFIG_MARKER)
 
 
 def answer_names(source: str) -> list[str]:
-    """The ``answer_*`` names a solution cell assigns (and nothing else is allowed in it)."""
+    """The ``answer_*`` names a one-answer solution cell assigns (and nothing else is allowed)."""
     names = []
     for statement in ast.parse(source).body:
         targets = statement.targets if isinstance(statement, ast.Assign) else []
@@ -31,25 +55,44 @@ def answer_names(source: str) -> list[str]:
     return names
 
 
-def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy with every solution replaced by placeholders and every output cleared."""
+def _finish(student: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """No ``solution`` tag, no output and no record of the master's run left."""
+    for cell in student.cells:
+        cell.metadata.pop("execution", None)
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags:
+            cell.metadata["tags"] = [tag for tag in tags if tag != "solution"] or ["exercise"]
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return student
+
+
+def one_answer_student(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A notebook not yet converted: each ``answer_*`` of a solution cell becomes a placeholder."""
     student = nbformat.from_dict(notebook)
     for cell in student.cells:
-        if cell.cell_type != "code":
-            continue
-        if "solution" in cell.metadata.get("tags", []):
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
             cell.source = "\n".join(f"{name} = {PLACEHOLDER}" for name in answer_names(cell.source))
-            cell.metadata["tags"] = ["exercise"]
-        cell.outputs, cell.execution_count = [], None
-    return student
+    return _finish(student)
+
+
+def otter_student(master: Path) -> nbformat.NotebookNode:
+    """``otter assign`` on ``master`` (tests not re-run: nbval runs the master), student part."""
+    with tempfile.TemporaryDirectory() as work:
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            otter_assign(str(master), work, no_run_tests=True, no_pdfs=True)
+        return _finish(nbformat.read(Path(work) / "student" / master.name, as_version=4))
 
 
 def build(output: Path, notebooks: list[Path]) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        student = otter_student(path) if is_otter_master(notebook) else one_answer_student(notebook)
         target = output / path.name
-        nbformat.write(student_notebook(nbformat.read(path, as_version=4)), target)
+        nbformat.write(student, target)
         written.append(target)
     return written
 

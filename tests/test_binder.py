@@ -1,8 +1,10 @@
 """The Launch-on-Binder path: the README badge, the repository address and what Binder builds.
 
 Binder cannot be reached from CI (no network), so these tests check everything it reads from the
-repository: the badge opens JupyterLab on notebook 1 of the repository named in ``pyproject.toml``,
-and ``binder/`` holds an environment file and an executable ``postBuild``.
+repository: the badge opens JupyterLab on notebook 1 of the student edition (``student/``, built by
+``binder/postBuild`` from the committed master of the same name) of the repository named in
+``pyproject.toml``, the README also links the teacher's edition (the masters, with solutions), and
+``binder/`` holds an environment file and an executable ``postBuild``.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_NOTEBOOK = "notebooks/01_quantizers_and_pruners.ipynb"
+STUDENT_NOTEBOOK = "student/01_quantizers_and_pruners.ipynb"
 BADGE = re.compile(r"\[!\[Launch on Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]"
                    r"\((?P<url>[^)]+)\)")
+TEACHER_LINK = re.compile(r"\[teacher's edition with solutions\]\((?P<url>[^)]+)\)")
+STUDENT_BUILD = "python scripts/build_student_edition.py --output student"
 
 
 def repository_url() -> str:
@@ -36,14 +41,31 @@ def binder_url(repository: str, branch: str = "main", notebook: str = FIRST_NOTE
     return f"https://mybinder.org/v2/gh/{owner}/{name}/{branch}?urlpath=lab/tree/{notebook}"
 
 
-def test_readme_badge_launches_the_first_notebook_of_this_repository():
+def test_readme_badge_launches_the_student_edition_of_this_repository():
     found = BADGE.search((ROOT / "README.md").read_text())
-    expected = binder_url(repository_url())
+    expected = binder_url(repository_url(), notebook=STUDENT_NOTEBOOK)
     assert found is not None and found["url"] == expected, (
         f"README.md needs the badge\n[![Launch on Binder](https://mybinder.org/badge_logo.svg)]"
         f"({expected})")
     urlpath = parse_qs(urlparse(found["url"]).query)["urlpath"][0]
-    assert urlpath.startswith("lab/tree/") and (ROOT / urlpath.removeprefix("lab/tree/")).is_file()
+    student = Path(urlpath.removeprefix("lab/tree/"))
+    # student/ is built at image build time from the committed master of the same name
+    assert urlpath.startswith("lab/tree/student/") and (ROOT / "notebooks" / student.name).is_file()
+    assert STUDENT_BUILD in (ROOT / "binder" / "postBuild").read_text()
+    assert "take the course" in (ROOT / "README.md").read_text()
+
+
+def test_readme_links_the_teachers_edition_with_solutions():
+    found = TEACHER_LINK.search((ROOT / "README.md").read_text())
+    assert found is not None and found["url"] == binder_url(repository_url()), (
+        f"README.md needs [teacher's edition with solutions]({binder_url(repository_url())})")
+    assert (ROOT / FIRST_NOTEBOOK).is_file()
+
+
+def test_make_student_builds_what_binder_builds():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/" + STUDENT_BUILD in makefile
+    assert "lab-student: student\n\t$(BIN)/jupyter lab --ServerApp.root_dir=student" in makefile
 
 
 def test_binder_url_refuses_a_non_github_address():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from pvq.data import model_zoo_sqnr
-from pvq.exercises import ExerciseNotAnswered, check_answer
+from pvq.exercises import (ExerciseNotAnswered, check_answer, check_choice, check_function,
+                           check_value)
+from pvq.quantize import quantization_grid, quantize
 
 
 def test_model_zoo_table_has_the_papers_shape():
@@ -39,3 +41,58 @@ def test_check_answer_accepts_right_and_explains_wrong(capsys):
     with pytest.raises(AssertionError, match="expected a number"):
         check_answer("ex", "0.875", 0.875)
     check_answer("arr", [1.0, 2.0], np.array([1.0, 2.0]))
+
+
+def test_check_function_names_the_exercise_the_input_and_the_first_difference(capsys):
+    check_function("Exercise 1", lambda bits: np.arange(-(2 ** (bits - 1)), 2 ** (bits - 1)),
+                   quantization_grid, [(2,), (3,)])
+    assert "Exercise 1: correct on 2 test inputs" in capsys.readouterr().out
+
+    def off_by_one(bits):
+        return np.arange(-(2 ** (bits - 1)) + 1, 2 ** (bits - 1))
+
+    with pytest.raises(AssertionError, match=r"Exercise 1: off_by_one\(2\) has shape \(3,\), "
+                                             r"expected \(4,\)"):
+        check_function("Exercise 1", off_by_one, quantization_grid, [(2,)])
+
+    def round_half_up(w, bits, scale):
+        return scale * np.clip(np.floor(w / scale + 0.5), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+    w = np.array([0.1, 0.25, 0.75])
+    with pytest.raises(AssertionError, match=r"differs in 1 of 3 entries; first at index 1: "
+                                             r"0\.5 instead of 0"):
+        check_function("Exercise 2", round_half_up, quantize, [(w, 4, 0.5)])
+
+
+def test_check_function_reports_a_missing_answer_or_a_crash_without_raising_it():
+    def stub(bits):
+        ...
+
+    with pytest.raises(ExerciseNotAnswered, match="Exercise 1: no answer yet: stub\\(2\\) returned None"):
+        check_function("Exercise 1", stub, quantization_grid, [(2,)])
+    with pytest.raises(ExerciseNotAnswered, match="not defined yet"):
+        check_function("Exercise 1", None, quantization_grid, [(2,)])
+    with pytest.raises(AssertionError, match="ZeroDivisionError"):
+        check_function("Exercise 1", lambda bits: 1 / 0, quantization_grid, [(2,)])
+
+
+def test_check_value_compares_numbers_within_tolerance():
+    check_value("Exercise 3", "the MSE", 1.005, 1.0, rel_tol=0.01)
+    with pytest.raises(AssertionError, match=r"Exercise 3: the MSE is 1\.02, expected 1 "
+                                             r"\(difference 0\.02\)"):
+        check_value("Exercise 3", "the MSE", 1.02, 1.0, rel_tol=0.01)
+    with pytest.raises(AssertionError, match="should be a number"):
+        check_value("Exercise 3", "the MSE", "1.0", 1.0)
+
+
+def test_check_choice_wants_one_of_the_options_and_the_computed_one(capsys):
+    options = ["quantization", "pruning"]
+    check_choice("Exercise 5", "quantization", "quantization", options)
+    assert "so it is" in capsys.readouterr().out
+    with pytest.raises(ExerciseNotAnswered, match="no prediction yet"):
+        check_choice("Exercise 5", ..., "quantization", options)
+    with pytest.raises(AssertionError, match="is not one of"):
+        check_choice("Exercise 5", "both", "quantization", options)
+    with pytest.raises(AssertionError, match="you predicted 'pruning'; the computation above "
+                                             "says 'quantization'"):
+        check_choice("Exercise 5", "pruning", "quantization", options)

@@ -11,6 +11,7 @@ from pvq.metrics import snr_db, snr_db_standard_error
 from pvq.prune import magnitude_prune, magnitude_threshold
 from pvq.quantize import grid_limits, quantize
 from pvq.theory import (
+    cell_error,
     optimal_scale,
     pruning_mse,
     pruning_snr_db,
@@ -290,3 +291,23 @@ def test_signal_power_of_finite_and_infinite_supports():
 def test_bad_input_is_refused_with_the_argument_named(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+@pytest.mark.parametrize("dist", [stats.norm(0.1, 2.0), stats.laplace(scale=0.7),
+                                  truncated_student_t(2, 10.0)], ids=["normal", "laplace", "t"])
+def test_cell_error_is_the_integral_of_the_squared_error_over_the_cell(dist):
+    low, high = dist.support()
+    for a, b, c in [(-np.inf, -1.5, -2.0), (-0.5, 0.5, 0.0), (0.3, 1.4, 1.0), (1.5, np.inf, 2.0)]:
+        expected = integrate.quad(lambda x: (x - c) ** 2 * dist.pdf(x), max(a, low),
+                                  min(b, high), epsrel=1e-11)[0]
+        assert cell_error(dist, a, b, c) == pytest.approx(expected, rel=1e-7)
+    assert cell_error(dist, 1.0, 1.0, 0.0) == 0.0
+
+
+def test_cell_error_refuses_bad_input():
+    with pytest.raises(TypeError, match="low"):
+        cell_error(stats.norm(), "0", 1.0, 0.0)
+    with pytest.raises(ValueError, match="low must be <= high"):
+        cell_error(stats.norm(), 1.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="centre"):
+        cell_error(stats.norm(), 0.0, 1.0, np.inf)

@@ -1,15 +1,112 @@
-"""Checks for the notebooks' exercises: a clear message for a missing or wrong answer."""
+"""Checks for the notebooks' exercises: the library is the reference, and a wrong or missing
+answer gets a message that names the exercise and says exactly what differs.
+
+The graded exercises are otter-grader questions (see ``scripts/build_student_edition.py``): each
+question's test calls one of these functions, so the master notebook runs the same check that
+``grader.check(...)`` runs in the student edition.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 
 class ExerciseNotAnswered(AssertionError):
-    """The answer variable still holds the placeholder (``None`` or ``...``)."""
+    """The answer is still the placeholder: ``None``, ``...`` or a function whose body is ``...``."""
+
+
+def _unanswered(value: object) -> bool:
+    return value is None or value is Ellipsis
+
+
+def _short(value: object) -> str:
+    """A compact repr for messages: arrays and floats printed with 6 significant digits."""
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=6, separator=", ", threshold=12)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if hasattr(value, "shape") and hasattr(value, "columns"):  # a pandas DataFrame
+        return f"<table of {value.shape[0]} rows>"
+    if hasattr(value, "dist") and hasattr(value, "args"):  # a frozen scipy distribution
+        arguments = [repr(a) for a in value.args] + [f"{k}={v!r}" for k, v in value.kwds.items()]
+        return f"{value.dist.name}({', '.join(arguments)})"
+    return repr(value)
+
+
+def check_value(exercise: str, what: str, got: object, expected: object, *,
+                rel_tol: float = 1e-9, abs_tol: float = 0.0) -> None:
+    """Assert that ``got`` equals ``expected``: numbers within ``rel_tol``/``abs_tol``
+    (``|got - expected| <= max(rel_tol |expected|, abs_tol)``), arrays entry by entry with the
+    same shape, anything else with ``==``. The message names ``exercise`` and ``what`` was
+    compared, and for arrays the first entry that differs."""
+    if _unanswered(got):
+        raise ExerciseNotAnswered(f"{exercise}: no answer yet: {what} is {got!r}. Replace the "
+                                  "placeholder `...`, run the cell, then run this check again.")
+    if isinstance(expected, np.ndarray):
+        got = np.asarray(got)
+        if got.shape != expected.shape:
+            raise AssertionError(f"{exercise}: {what} has shape {got.shape}, expected "
+                                 f"{expected.shape}: {_short(got)} against {_short(expected)}")
+        wrong = ~np.isclose(got, expected, rtol=rel_tol, atol=abs_tol, equal_nan=False)
+        if wrong.any():
+            first = tuple(int(i) for i in np.argwhere(wrong)[0])
+            where = first[0] if len(first) == 1 else first
+            raise AssertionError(
+                f"{exercise}: {what} differs in {int(wrong.sum())} of {wrong.size} entries; "
+                f"first at index {where}: {_short(got[first].item())} instead of "
+                f"{_short(expected[first].item())}. Yours: {_short(got)}; expected: "
+                f"{_short(expected)}")
+    elif isinstance(expected, numbers.Real) and not isinstance(expected, bool):
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
+            raise AssertionError(f"{exercise}: {what} should be a number, got "
+                                 f"{type(got).__name__} {_short(got)}")
+        if not math.isclose(float(got), float(expected), rel_tol=rel_tol, abs_tol=abs_tol):
+            raise AssertionError(f"{exercise}: {what} is {_short(float(got))}, expected "
+                                 f"{_short(float(expected))} (difference "
+                                 f"{float(got) - float(expected):.3g})")
+    elif got != expected:
+        raise AssertionError(f"{exercise}: {what} is {_short(got)}, expected {_short(expected)}")
+
+
+def check_function(exercise: str, function: Callable | None, reference: Callable,
+                   cases: Sequence[tuple], *, rel_tol: float = 1e-9, abs_tol: float = 0.0) -> None:
+    """Call the learner's ``function`` and the library's ``reference`` on each case (a tuple of
+    arguments) and compare the results with ``check_value``; then print that it passed."""
+    if function is None:
+        raise ExerciseNotAnswered(f"{exercise}: the function is not defined yet: run the cell "
+                                  "that defines it, then this check.")
+    for case in cases:
+        call = f"{function.__name__}({', '.join(_short(argument) for argument in case)})"
+        try:
+            got = function(*case)
+        except Exception as error:  # the learner's code: report it, do not crash the check
+            raise AssertionError(f"{exercise}: {call} raised {type(error).__name__}: "
+                                 f"{error}") from None
+        if _unanswered(got):
+            raise ExerciseNotAnswered(f"{exercise}: no answer yet: {call} returned {got!r}. "
+                                      "Write the function's body in place of `...`, run its "
+                                      "cell, then run this check again.")
+        check_value(exercise, call, got, reference(*case), rel_tol=rel_tol, abs_tol=abs_tol)
+    print(f"{exercise}: correct on {len(cases)} test inputs")
+
+
+def check_choice(exercise: str, prediction: object, correct: object,
+                 options: Sequence[object]) -> None:
+    """A "predict, then run" answer: ``prediction`` must be one of ``options`` and equal to
+    ``correct``, the value the cell above the check computed with the library."""
+    if _unanswered(prediction):
+        raise ExerciseNotAnswered(f"{exercise}: no prediction yet. Commit to one of "
+                                  f"{list(options)} before you run the cell that reveals it.")
+    if prediction not in options:
+        raise AssertionError(f"{exercise}: {prediction!r} is not one of {list(options)}")
+    if prediction != correct:
+        raise AssertionError(f"{exercise}: you predicted {prediction!r}; the computation above "
+                             f"says {correct!r}. Read the printed numbers to see why.")
+    print(f"{exercise}: you predicted {prediction!r}, and so it is")
 
 
 def check_answer(
@@ -18,8 +115,9 @@ def check_answer(
     """Assert that ``answer`` matches ``expected`` (numbers within the tolerances), then say so.
 
     Numbers and arrays compare with ``rel_tol`` / ``abs_tol``; anything else with ``==``.
+    (The one-answer checks of notebooks not yet converted to otter questions.)
     """
-    if answer is None or answer is Ellipsis:
+    if _unanswered(answer):
         raise ExerciseNotAnswered(f"{name}: no answer yet. Replace the placeholder and re-run.")
     if isinstance(expected, numbers.Real) and not isinstance(expected, bool):
         if isinstance(answer, bool) or not isinstance(answer, numbers.Real):

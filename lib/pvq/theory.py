@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -33,7 +34,7 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
 from pvq._quadrature import second_moments
-from pvq._validation import check_bits
+from pvq._validation import check_bits, check_real
 from pvq.prune import magnitude_threshold
 from pvq.quantize import quantization_grid
 
@@ -56,6 +57,29 @@ def signal_power(dist: object) -> float:
         return float(dist.std()) ** 2 + float(dist.mean()) ** 2
     low, high = dist.support()
     return float(_cell_integral(dist)(np.array([low]), np.array([high]), np.zeros(1))[0])
+
+
+def cell_error(dist: object, low: float, high: float, centre: float) -> float:
+    """``int_low^high (x - c)^2 p(x) dx``: one rounding cell's share of the squared error.
+
+    ``low`` may be ``-inf`` and ``high`` ``+inf`` (a clipped end cell). For the normal the closed
+    form ``sigma^2 [(1 + t^2)(Phi(b) - Phi(a)) + (a - 2t) phi(a) - (b - 2t) phi(b)]`` (standard
+    units), otherwise the partial moments ``M_2 - 2c M_1 + c^2 M_0`` of ``pvq.distributions`` or
+    quadrature.
+    """
+    _check_dist(dist)
+    _check_finite_variance(dist)
+    for name, edge in (("low", low), ("high", high)):
+        if isinstance(edge, (bool, np.bool_)) or not isinstance(edge, numbers.Real):
+            raise TypeError(f"{name} must be a real number (or +-inf), got {edge!r}")
+    low, high, centre = float(low), float(high), check_real(centre, "centre")
+    if not low <= high:
+        raise ValueError(f"low must be <= high (and not NaN), got low={low}, high={high}")
+    support_low, support_high = dist.support()
+    low, high = max(low, float(support_low)), min(high, float(support_high))
+    if low >= high:
+        return 0.0
+    return float(_cell_integral(dist)(np.array([low]), np.array([high]), np.array([centre]))[0])
 
 
 def quantization_mse(
