@@ -12,8 +12,15 @@ pruning       one-shot magnitude pruning                  gradual magnitude prun
 
 Both stages re-estimate BatchNorm statistics on the same training batches (the fine-tuning loop
 always does), so what separates a post-training model from its fine-tuned twin is the gradient
-steps alone. Results are records (one row per model) with the calibration and the test accuracy:
+steps alone. Results are records (one row per model) with the calibration and the test accuracy
+and which test examples the model gets right (``test_correct``, for paired comparisons):
 learning rates are chosen on calibration accuracy, test accuracy is only reported.
+
+The protocol of a comparison: ``grid_sweep`` (each method over its own learning-rate grid, a few
+seeds), ``learning_rate_choice`` (the pick and whether it is inside its grid), ``at_chosen_rates``
+(more seeds at the picks), ``paired_gap_table`` / ``accuracy_intervals`` (bootstrap intervals
+over seeds and test examples or their originals) and, for representations, the control
+``uncompressed_runs`` (the same training without compression).
 """
 
 from __future__ import annotations
