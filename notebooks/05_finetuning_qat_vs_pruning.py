@@ -194,7 +194,7 @@ assert post_table.loc[4, "PTQ"] < grouped.gap - 0.005 and post_table.loc[6, "one
 #   to its target, uniform over the layers, masks recomputed by magnitude every few steps.
 #
 # **What this notebook runs, and what it does not.** A study with every level, a wide grid and
-# several epochs takes about ten minutes of CPU (`scripts/bench_headroom.py`, results in
+# several epochs takes about ten minutes on two cores (`scripts/bench_headroom.py`, results in
 # `BENCHMARKS.md`, section "Fine-tuning with headroom": 6, 4 and 3 bits, grids of five rates,
 # five seeds, three epochs). Here we run the part that fits in a minute, with the same protocol:
 # **one level, 4 bits against 75 % sparsity** (the paper's headline ResNet-50 comparison),
@@ -304,9 +304,10 @@ assert spans["pruning"] > 0.05 and spans["quantization"] < 0.015  # ~15 images: 
 # from PTQ, already close to the baseline, and its curve is nearly flat: its rates differ by a
 # few calibration images, about as much as its two seeds do.*
 #
-# So LSQ's pick is decided by a few images and may land elsewhere on another CPU (the table
-# says whether it is inside the grid on yours); on a flat curve that costs little, and both
-# methods were chosen the same way.
+# So LSQ's pick is decided by a few images (the margin printed above, in calibration images) and
+# may land elsewhere on another CPU (the table says whether it is inside the grid on yours); on
+# a flat curve that costs little, and both methods were chosen the same way. GMP's two middle
+# rates are close too, but both are inside its grid.
 #
 # ## Five seeds at the chosen rates, and the paired gap
 # The two selection seeds' runs at the chosen rate are reused; seeds 2 to 4 are new (the seed
@@ -396,11 +397,11 @@ moved = pd.DataFrame({run.seed: step_sizes(run.model) / step_sizes(ptq) - 1
                       for run in tuned.query("method == 'quantization'").itertuples()}).T
 print("largest |relative change| of a step size (%), per seed:",
       (100 * moved.abs().max(axis=1)).round(1).to_dict())
-assert (moved.abs().max(axis=1) > 0.01).all()
+assert (moved.abs().max(axis=1) > 0.005).all()
 
 # %% [markdown]
-# The step sizes do adapt, by more than 1 % in every run, and the weights (SGD) adapt around
-# them.
+# The step sizes do adapt, by about one per cent or more in every run, and the weights (SGD)
+# adapt around them.
 #
 # **The paper's numbers, for context.** On ImageNet the paper fine-tunes ResNet-50 and other
 # networks for 20 epochs on GPUs. A public summary of the paper reports ResNet-50 at 4 bits with
