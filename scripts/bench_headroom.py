@@ -30,11 +30,10 @@ from threadpoolctl import threadpool_limits
 
 from pvq.baselines import baseline_loaders
 from pvq.data import distorted_digits_split
-from pvq.finetune import (Budget, choose_learning_rates, fine_tune_uncompressed,
-                          learning_rate_choice, paired_gap_table, per_example_correct,
-                          representation_table, sweep)
+from pvq.finetune import (Budget, choose_learning_rates, learning_rate_choice,
+                          paired_gap_table, per_example_correct, representation_table, sweep,
+                          uncompressed_runs)
 from pvq.stats import paired_bootstrap
-from pvq.train import evaluate
 from pvq.zoo import pretrained
 
 NAME = "digits_cnn_small"
@@ -62,9 +61,10 @@ def _inputs() -> torch.Tensor:
     return torch.from_numpy(distorted_digits_split().x_test[:REPRESENTATION_IMAGES])
 
 
-def _finish(baseline, loaders, records: pd.DataFrame, keep: pd.Series) -> tuple:
+def _finish(baseline, records: pd.DataFrame, keep: pd.Series) -> tuple:
+    """(records without their models, representations of the models ``keep`` selects); the
+    records carry ``test_correct`` already (``pvq.finetune.run``)."""
     records = records.reset_index(drop=True)
-    records["test_correct"] = [per_example_correct(m, loaders.test) for m in records["model"]]
     representations = representation_table(baseline, records[keep.to_numpy()], _inputs())
     return records.drop(columns="model"), representations
 
@@ -81,26 +81,15 @@ def method_runs(method: str) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     post = sweep(baseline, loaders, **common)
     records = pd.concat([grid, rest, post], ignore_index=True)
     keep = (records["lr"] == lr) | records["lr"].isna()
-    return (*_finish(baseline, loaders, records, keep), time.perf_counter() - start)
+    return (*_finish(baseline, records, keep), time.perf_counter() - start)
 
 
 def fp32_runs(lrs: tuple[float, ...]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """The uncompressed network fine-tuned with the same budget, at ``lrs``, every seed."""
     start = time.perf_counter()
     baseline, loaders = _setup()
-    records = []
-    for lr in lrs:
-        for seed in SEEDS:
-            model = fine_tune_uncompressed(baseline, loaders.train, lr=lr, seed=seed,
-                                           budget=BUDGET)
-            records.append({"method": "fp32", "stage": "fine-tuned", "bits": 32, "lr": lr,
-                            "seed": seed,
-                            "calibration_accuracy": evaluate(model, loaders.calibration,
-                                                             progress=False),
-                            "test_accuracy": evaluate(model, loaders.test, progress=False),
-                            "model": model})
-    records = pd.DataFrame(records)
-    return (*_finish(baseline, loaders, records, records["lr"].notna()),
+    records = uncompressed_runs(baseline, loaders, lrs=lrs, seeds=SEEDS, budget=BUDGET)
+    return (*_finish(baseline, records, records["lr"].notna()),
             time.perf_counter() - start)
 
 

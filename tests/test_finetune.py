@@ -15,11 +15,15 @@ from pvq.data import DigitsLoaders
 from pvq.finetune import (
     METHODS,
     Budget,
+    accuracy_interval,
+    accuracy_intervals,
     accuracy_table,
+    at_chosen_rates,
     choose_learning_rates,
     compress,
     fine_tune,
     fine_tune_uncompressed,
+    grid_sweep,
     learning_rate_choice,
     paired_gap_table,
     per_example_correct,
@@ -27,6 +31,7 @@ from pvq.finetune import (
     representation_table,
     run,
     sweep,
+    uncompressed_runs,
 )
 from pvq.prune import magnitude_prune
 from pvq.pruning_schedule import GradualMagnitudePruning, layer_sparsity
@@ -163,6 +168,7 @@ def test_run_records_both_accuracies_of_the_model_it_returns():
         "seed": 3}
     assert record["test_accuracy"] == evaluate(record["model"], data.test)
     assert record["calibration_accuracy"] == evaluate(record["model"], data.calibration)
+    assert np.array_equal(record["test_correct"], per_example_correct(record["model"], data.test))
     post = run(model, "quantization", 4, data, lr=None, budget=BUDGET)
     assert post["stage"] == "post-training" and math.isnan(post["lr"])
 
@@ -294,3 +300,80 @@ def test_uncompressed_fine_tuning_is_the_same_loop_without_compression():
     again = fine_tune_uncompressed(model, data.train, lr=0.05, seed=1, budget=BUDGET)
     assert same_state(tuned, again) and not same_state(tuned, model)
     assert not lsq_quantizers(tuned) and (weights(tuned)[0] != 0).all()
+
+
+TINY = Budget(epochs=1, update_every=2, bn_batches=1)
+
+
+def test_grid_sweep_gives_each_method_its_own_grid():
+    grids = {"quantization": (0.01, 0.02), "pruning": (0.05, 0.1, 0.2)}
+    records = grid_sweep(tiny_mlp(), loaders(), grids, bits=(4,), seeds=(0, 1), budget=TINY)
+    assert {m: sorted(r["lr"].unique()) for m, r in records.groupby("method")} == {
+        m: list(g) for m, g in grids.items()}
+    assert (records["stage"] == "fine-tuned").all() and len(records) == 2 * (2 + 3)
+    with pytest.raises(ValueError, match="grids"):
+        grid_sweep(tiny_mlp(), loaders(), {}, budget=TINY)
+    with pytest.raises(ValueError, match="learning rates"):
+        grid_sweep(tiny_mlp(), loaders(), {"pruning": (0.1, -1.0)}, budget=TINY)
+    with pytest.raises(ValueError, match="empty"):
+        grid_sweep(tiny_mlp(), loaders(), {"pruning": ()}, budget=TINY)
+
+
+def test_at_chosen_rates_keeps_the_chosen_runs_and_adds_the_missing_seeds():
+    model, data = tiny_mlp(), loaders()
+    grid = grid_sweep(model, data, {m: (0.01, 0.1) for m in METHODS}, bits=(4, 3), seeds=(0,),
+                      budget=TINY)
+    chosen = choose_learning_rates(grid)
+    tuned = at_chosen_rates(model, data, grid, seeds=(0, 1), budget=TINY)
+    assert len(tuned) == 2 * 2 * 2
+    for (method, bits, seed), row in tuned.set_index(["method", "bits", "seed"]).iterrows():
+        assert row["lr"] == chosen[method]
+        if seed == 0:  # reused: the very model of the grid
+            kept = grid[(grid["method"] == method) & (grid["bits"] == bits)
+                        & (grid["lr"] == chosen[method])]["model"].item()
+            assert row["model"] is kept
+    fresh = run(model, "pruning", 3, data, lr=chosen["pruning"], seed=1, budget=TINY)
+    again = tuned.query("method == 'pruning' and bits == 3 and seed == 1")["model"].item()
+    assert same_state(fresh["model"], again)
+    with pytest.raises(ValueError, match="seeds"):
+        at_chosen_rates(model, data, grid, seeds=(), budget=TINY)
+
+
+def test_uncompressed_runs_are_records_of_plain_fine_tuning():
+    model, data = tiny_mlp(), loaders()
+    records = uncompressed_runs(model, data, lrs=(0.05,), seeds=(1, 2), budget=TINY)
+    assert list(records["seed"]) == [1, 2] and set(records["method"]) == {"fp32"}
+    assert (records["bits"] == 32).all() and (records["sparsity"] == 0.0).all()
+    direct = fine_tune_uncompressed(model, data.train, lr=0.05, seed=1, budget=TINY)
+    assert same_state(records["model"].iloc[0], direct)
+    assert records["test_accuracy"].iloc[0] == evaluate(direct, data.test)
+    with pytest.raises(ValueError, match="lrs"):
+        uncompressed_runs(model, data, lrs=(0.0,), budget=TINY)
+
+
+def test_accuracy_intervals_bootstrap_each_group_of_runs():
+    rng = np.random.default_rng(1)
+    correct = {s: rng.random(120) < 0.8 for s in (0, 1, 2)}
+    records = pd.DataFrame([{"method": "pruning", "stage": "fine-tuned", "bits": 4, "lr": 0.1,
+                             "seed": s, "test_correct": correct[s]} for s in (0, 1, 2)]
+                           + [{"method": "quantization", "stage": "post-training", "bits": 4,
+                               "lr": math.nan, "seed": 0, "test_correct": correct[0]}])
+    groups = np.arange(120) % 40
+    table = accuracy_intervals(records, groups=groups, resamples=500).set_index("name")
+    expected = paired_bootstrap(np.stack(list(correct.values())), np.zeros((3, 120)),
+                                groups=groups, resamples=500)
+    assert table.loc["GMP", "accuracy"] == pytest.approx(np.mean(list(correct.values())))
+    assert (table.loc["GMP", "low"], table.loc["GMP", "high"]) == pytest.approx(expected[1:3])
+    assert table.loc["GMP", "seeds"] == 3 and table.loc["PTQ", "seeds"] == 1
+    one = accuracy_interval(correct[0], resamples=500)
+    assert one.low < one.gap < one.high and one.gap == pytest.approx(correct[0].mean())
+    with pytest.raises(ValueError, match="test_correct"):
+        accuracy_intervals(records.drop(columns="test_correct"))
+
+
+def test_per_example_correct_takes_the_same_batches_from_any_loader():
+    model, data = tiny_mlp(), loaders()
+    rows = [(x, y) for x, y in data.test]  # a plain iterable: the general path
+    assert np.array_equal(per_example_correct(model, rows), per_example_correct(model, data.test))
+    with pytest.raises(ValueError, match="empty"):
+        per_example_correct(model, [])

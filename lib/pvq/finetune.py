@@ -12,21 +12,30 @@ pruning       one-shot magnitude pruning                  gradual magnitude prun
 
 Both stages re-estimate BatchNorm statistics on the same training batches (the fine-tuning loop
 always does), so what separates a post-training model from its fine-tuned twin is the gradient
-steps alone. Results are records (one row per model) with the calibration and the test accuracy:
+steps alone. Results are records (one row per model) with the calibration and the test accuracy
+and which test examples the model gets right (``test_correct``, for paired comparisons):
 learning rates are chosen on calibration accuracy, test accuracy is only reported.
+
+The protocol of a comparison: ``grid_sweep`` (each method over its own learning-rate grid, a few
+seeds), ``learning_rate_choice`` (the pick and whether it is inside its grid), ``at_chosen_rates``
+(more seeds at the picks), ``paired_gap_table`` / ``accuracy_intervals`` (bootstrap intervals
+over seeds and test examples or their originals) and, for representations, the control
+``uncompressed_runs`` (the same training without compression).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
+from torch.utils.data.dataloader import default_collate
 
 from pvq._validation import check_bits, check_int, check_positive
 from pvq.compression import equivalent_sparsity
@@ -35,8 +44,8 @@ from pvq.layers import compressible_layers
 from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.qat import apply_lsq, lsq_quantizers
 from pvq.representations import compare_layers
-from pvq.stats import paired_bootstrap
-from pvq.train import Batches, evaluate, reestimate_batchnorm, train
+from pvq.stats import PairedGap, paired_bootstrap
+from pvq.train import Batches, reestimate_batchnorm, train
 
 #: the two ways to compress, named as in ``pvq.plotting.COLORS``
 METHODS = ("quantization", "pruning")
@@ -138,13 +147,23 @@ def fine_tune(model: nn.Module, method: str, bits: int, loader: Batches, *, lr: 
     return tuned
 
 
+def _record(model: nn.Module, loaders: DigitsLoaders, **keys: object) -> dict:
+    """``keys``, then ``model``'s calibration accuracy, its per-example test correctness
+    (``test_correct``), their mean (``test_accuracy``) and ``model`` itself."""
+    correct = per_example_correct(model, loaders.test)
+    calibration = per_example_correct(model, loaders.calibration)
+    return {**keys, "calibration_accuracy": float(calibration.mean()),
+            "test_accuracy": float(correct.mean()), "test_correct": correct, "model": model}
+
+
 def run(model: nn.Module, method: str, bits: int, loaders: DigitsLoaders, *, lr: float | None,
         seed: int = 0, budget: Budget = Budget()) -> dict:
     """One method at one level for one seed: fine-tuned with learning rate ``lr``, or the
     post-training model if ``lr`` is None (BatchNorm re-estimated on ``loaders.train``).
 
     Returns a record: ``method, stage, bits, sparsity, lr, seed, calibration_accuracy,
-    test_accuracy`` and the compressed ``model`` itself.
+    test_accuracy, test_correct`` (``per_example_correct`` on ``loaders.test``, the paired data
+    of ``paired_gap_table``) and the compressed ``model`` itself.
     """
     if lr is None:
         compressed = post_training(model, method, bits, loaders.train,
@@ -152,12 +171,10 @@ def run(model: nn.Module, method: str, bits: int, loaders: DigitsLoaders, *, lr:
     else:
         compressed = fine_tune(model, method, bits, loaders.train, lr=lr, seed=seed,
                                budget=budget)
-    return {"method": method, "stage": "post-training" if lr is None else "fine-tuned",
-            "bits": bits, "sparsity": equivalent_sparsity(bits),
-            "lr": math.nan if lr is None else lr, "seed": seed,
-            "calibration_accuracy": evaluate(compressed, loaders.calibration, progress=False),
-            "test_accuracy": evaluate(compressed, loaders.test, progress=False),
-            "model": compressed}
+    return _record(compressed, loaders, method=method,
+                   stage="post-training" if lr is None else "fine-tuned", bits=bits,
+                   sparsity=equivalent_sparsity(bits), lr=math.nan if lr is None else lr,
+                   seed=seed)
 
 
 def sweep(model: nn.Module, loaders: DigitsLoaders, *, methods: Iterable[str] = METHODS,
@@ -179,6 +196,24 @@ def sweep(model: nn.Module, loaders: DigitsLoaders, *, methods: Iterable[str] = 
     return pd.DataFrame(records)
 
 
+def grid_sweep(model: nn.Module, loaders: DigitsLoaders,
+               grids: Mapping[str, Iterable[float]], *, bits: Iterable[int] = BITS,
+               seeds: Iterable[int] = (0,), budget: Budget = Budget()) -> pd.DataFrame:
+    """``sweep`` of each method over its own learning-rate grid ``grids[method]`` (fine-tuned
+    runs only, every level and seed): the records ``choose_learning_rates`` picks from."""
+    if not grids:
+        raise ValueError("grids must name at least one method")
+    bits, seeds = tuple(bits), tuple(seeds)
+    frames = []
+    for method, grid in grids.items():
+        grid = tuple(check_positive(lr, "grids' learning rates") for lr in grid)
+        if not grid:
+            raise ValueError(f"the grid of {_check_method(method)} is empty")
+        frames.append(sweep(model, loaders, methods=(method,), bits=bits, lrs=grid, seeds=seeds,
+                            budget=budget))
+    return pd.concat(frames, ignore_index=True)
+
+
 def choose_learning_rates(records: pd.DataFrame) -> dict[str, float]:
     """Per method, the learning rate with the highest calibration accuracy averaged over all
     its levels and seeds (fine-tuned records only; a tie goes to the smaller rate)."""
@@ -191,6 +226,34 @@ def choose_learning_rates(records: pd.DataFrame) -> dict[str, float]:
         by_lr = by_lr.droplevel("method").sort_index()
         chosen[method] = float(by_lr.idxmax())  # idxmax keeps the first (smallest) of ties
     return chosen
+
+
+def at_chosen_rates(model: nn.Module, loaders: DigitsLoaders, records: pd.DataFrame, *,
+                    seeds: Iterable[int], budget: Budget = Budget()) -> pd.DataFrame:
+    """Each method's fine-tuned runs at its rate chosen on ``records``
+    (``choose_learning_rates``), for every seed of ``seeds`` at every level of ``records``: the
+    runs ``records`` already holds are kept, the missing seeds are run (``sweep``).
+
+    ``budget`` must be the one ``records`` were trained with; ``model`` the one they started
+    from.
+    """
+    seeds = tuple(check_int(seed, "seeds", 0) for seed in seeds)
+    if not seeds:
+        raise ValueError("seeds is empty")
+    tuned = records[records["stage"] == "fine-tuned"]
+    frames = []
+    for method, lr in choose_learning_rates(records).items():
+        done = tuned[(tuned["method"] == method) & (tuned["lr"] == lr)
+                     & tuned["seed"].isin(seeds)]
+        frames.append(done)
+        for bits in sorted(tuned.loc[tuned["method"] == method, "bits"].unique(), reverse=True):
+            missing = [s for s in seeds if s not in set(done.loc[done["bits"] == bits, "seed"])]
+            if missing:
+                frames.append(sweep(model, loaders, methods=(method,), bits=(int(bits),),
+                                    lrs=(lr,), seeds=missing, budget=budget))
+    return (pd.concat(frames, ignore_index=True)
+            .sort_values(["method", "bits", "seed"], ascending=[True, False, True],
+                         ignore_index=True))
 
 
 def accuracy_table(records: pd.DataFrame, *, column: str = "test_accuracy") -> pd.DataFrame:
@@ -241,6 +304,36 @@ def fine_tune_uncompressed(model: nn.Module, loader: Batches, *, lr: float, seed
     return tuned
 
 
+def uncompressed_runs(model: nn.Module, loaders: DigitsLoaders, *, lrs: Iterable[float],
+                      seeds: Iterable[int] = (0,), budget: Budget = Budget()) -> pd.DataFrame:
+    """``fine_tune_uncompressed`` at every rate and seed, as records like ``run``'s: method
+    ``"fp32"``, stage ``"fine-tuned"``, bits 32, sparsity 0 (the control for representations:
+    the drift that training alone causes)."""
+    lrs, seeds = tuple(check_positive(lr, "lrs") for lr in lrs), tuple(seeds)
+    if not lrs or not seeds:
+        raise ValueError("lrs and seeds must not be empty")
+    return pd.DataFrame([_record(fine_tune_uncompressed(model, loaders.train, lr=lr, seed=seed,
+                                                        budget=budget),
+                                 loaders, method="fp32", stage="fine-tuned", bits=32,
+                                 sparsity=0.0, lr=lr, seed=seed)
+                         for lr in lrs for seed in seeds])
+
+
+def _in_order(loader: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``loader``'s batches; for a sequential DataLoader over a TensorDataset the same batches
+    sliced from its tensors (equal values, without indexing and collating row by row)."""
+    dataset = getattr(loader, "dataset", None)
+    if (isinstance(loader, DataLoader) and isinstance(dataset, TensorDataset)
+            and isinstance(loader.sampler, SequentialSampler) and loader.batch_size
+            and not loader.drop_last and loader.collate_fn is default_collate
+            and len(dataset.tensors) == 2):
+        inputs, labels = dataset.tensors
+        for start in range(0, len(labels), loader.batch_size):
+            yield inputs[start:start + loader.batch_size], labels[start:start + loader.batch_size]
+    else:
+        yield from loader
+
+
 def per_example_correct(model: nn.Module, loader: Batches) -> np.ndarray:
     """Whether ``model`` (in eval mode, no gradients) classifies each example of ``loader``
     correctly, in the loader's order: the paired data of ``pvq.stats``."""
@@ -248,7 +341,8 @@ def per_example_correct(model: nn.Module, loader: Batches) -> np.ndarray:
     model.eval()
     try:
         with torch.no_grad():
-            outcome = [(model(inputs).argmax(dim=1) == labels).numpy() for inputs, labels in loader]
+            outcome = [(model(inputs).argmax(dim=1) == labels).numpy()
+                       for inputs, labels in _in_order(loader)]
     finally:
         model.train(was_training)
     if not outcome:
@@ -302,3 +396,33 @@ def paired_gap_table(records: pd.DataFrame, *, groups: np.ndarray | None = None,
                      first: a.mean(), second: b.mean(), "gap": gap.gap, "low": gap.low,
                      "high": gap.high, "seeds": len(seeds)})
     return pd.DataFrame(rows).set_index("bits")
+
+
+def accuracy_interval(correct: object, *, groups: np.ndarray | None = None,
+                      confidence: float = 0.95, resamples: int = 10_000) -> PairedGap:
+    """Mean accuracy of per-example ``correct`` (``(n,)`` or ``(seeds, n)``) with the percentile
+    bootstrap interval of ``pvq.stats.paired_bootstrap`` (seeds and ``groups`` resampled):
+    the gap to a classifier that is always wrong."""
+    correct = np.asarray(correct)
+    return paired_bootstrap(correct, np.zeros(correct.shape, dtype=np.int8), groups=groups,
+                            confidence=confidence, resamples=resamples)
+
+
+def accuracy_intervals(records: pd.DataFrame, *, groups: np.ndarray | None = None,
+                       confidence: float = 0.95, resamples: int = 10_000) -> pd.DataFrame:
+    """Per method, stage, level and learning rate of ``records`` (which need ``test_correct``):
+    ``name`` (``NAMES``, else the method), the mean test accuracy over seeds with its
+    ``accuracy_interval`` (``low``, ``high``) and the number of ``seeds``."""
+    if "test_correct" not in records:
+        raise ValueError("records need a test_correct column (per_example_correct)")
+    if records.empty:
+        raise ValueError("records is empty")
+    rows = []
+    keys = ["method", "stage", "bits", "lr"]
+    for (method, stage, bits, lr), group in records.groupby(keys, dropna=False, sort=False):
+        interval = accuracy_interval(np.stack(list(group["test_correct"])), groups=groups,
+                                     confidence=confidence, resamples=resamples)
+        rows.append({"method": method, "stage": stage, "bits": bits, "lr": lr,
+                     "name": NAMES.get((method, stage), method), "accuracy": interval.gap,
+                     "low": interval.low, "high": interval.high, "seeds": len(group)})
+    return pd.DataFrame(rows)
