@@ -81,7 +81,7 @@ def embed(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
 
 def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
                 max_tokens: int = MAX_TOKENS) -> dict[str, torch.Tensor]:
-    """Per linear layer, ``X^T X`` (float64) of the inputs that reach it on the real tokens of
+    """Per linear layer, ``X^T X`` (summed in float64, stored in float32) of the inputs that reach it on the real tokens of
     ``texts`` (GPTQ's Hessian is twice this), and the token count under ``"tokens"``."""
     texts = _check_texts(texts)
     grams: dict[str, torch.Tensor] = {}
@@ -105,8 +105,8 @@ def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
         for hook in hooks:
             hook.remove()
     for name in layer_names():
-        if name.endswith((".key", ".value")):
-            grams[name] = grams[name.rsplit(".", 1)[0] + ".query"]
+        grams[name] = grams[name.rsplit(".", 1)[0] + ".query"] if name.endswith(
+            (".key", ".value")) else grams[name].float()  # stored in float32: half the memory
     grams["tokens"] = torch.tensor(tokens)
     return grams
 
@@ -114,7 +114,7 @@ def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
 def gram_snr_db(W: torch.Tensor, W_hat: torch.Tensor, gram: torch.Tensor) -> float:
     """A layer's output SNR on the tokens of ``gram = X^T X``:
     ``10 log10(tr(W G W^T) / tr(D G D^T))``, ``D = W_hat - W``."""
-    W, W_hat = W.double(), W_hat.double()
+    W, W_hat, gram = W.double(), W_hat.double(), gram.double()
     if W.shape != W_hat.shape or gram.shape != (W.shape[1], W.shape[1]):
         raise ValueError(f"W_hat must have W's shape {tuple(W.shape)} and gram be "
                          f"{W.shape[1]} x {W.shape[1]}, got {tuple(W_hat.shape)} and "
