@@ -350,12 +350,11 @@ print(f"compression {compress_seconds:.0f} s, evaluation {evaluate_seconds:.0f} 
 # rounded).
 
 # %% tags=["solution"]
-q0 = 0.25 * round(0.3 / 0.25)
-answer_w1 = -0.2 - (0.3 - q0) / 2.0 * 1.0
+answer_w1 = -0.2 - (0.3 - 0.25 * round(0.3 / 0.25)) / 2.0 * 1.0  # w_0 rounds to 0.25
 
 # %%
 check_answer("Exercise 1", answer_w1,
-             float(obs.obs_update(np.array([0.3, -0.2]), H_inv_small, 0, q0)[1]), rel_tol=1e-12)
+             float(obs.obs_update(np.array([0.3, -0.2]), H_inv_small, 0, 0.25)[1]), rel_tol=1e-12)
 
 # %% [markdown]
 # **Exercise 2.** The OBS saliency. With $H^{-1} = \begin{pmatrix}4 & 1\\1 & 1\end{pmatrix}$ and
@@ -363,7 +362,8 @@ check_answer("Exercise 1", answer_w1,
 # $w_j^2/[H^{-1}]_{jj}$? Magnitude pruning would remove the other one.
 
 # %% tags=["solution"]
-answer_index, answer_cost = 0, 2.0**2 / 4.0  # against 1.5**2 / 1 for weight 1
+answer_index = int(np.argmin([2.0**2 / 4.0, 1.5**2 / 1.0]))  # 1 against 2.25: weight 0
+answer_cost = 2.0**2 / 4.0
 
 # %%
 saliency = obs.obs_saliency(np.array([2.0, 1.5]), np.array([[4.0, 1.0], [1.0, 1.0]]))
