@@ -37,6 +37,13 @@ def conda_specs(path: Path) -> dict[str, MatchSpec]:
     return {spec.name.normalized: spec for spec in specs if spec.name.normalized not in {"python", "pip"}}
 
 
+def conda_pip_section(path: Path) -> dict[str, str]:
+    """The exact pins of a conda file's ``pip:`` section (packages conda-forge lacks)."""
+    dependencies = yaml.safe_load(path.read_text())["dependencies"]
+    lines = [line for item in dependencies if isinstance(item, dict) for line in item.get("pip", [])]
+    return dict(re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line).groups() for line in lines)
+
+
 def test_torch_is_pinned_to_the_cpu_build():
     assert pip_pins()["torch"] == "2.13.0"
     for path in (ROOT / "environment.yml", ROOT / "binder/environment.yml"):
@@ -48,7 +55,9 @@ def test_torch_is_pinned_to_the_cpu_build():
 def test_conda_file_names_the_same_packages_and_versions(path):
     pins = pip_pins()
     specs = conda_specs(ROOT / path)
-    expected = {CONDA_NAMES.get(name, name) for name in pins}
+    through_pip = conda_pip_section(ROOT / path)
+    assert {name: pins.get(name) for name in through_pip} == through_pip, (path, "pip section")
+    expected = {CONDA_NAMES.get(name, name) for name in pins if name not in through_pip}
     if path.startswith("binder"):
         expected -= TEST_ONLY
     assert set(specs) == expected
