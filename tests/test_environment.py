@@ -28,12 +28,9 @@ def pip_pins() -> dict[str, str]:
 
 
 def conda_specs(path: Path) -> dict[str, MatchSpec]:
-    """Each package of a conda file, its ``pip:`` subsection (PyPI pins ``name==version``) too."""
+    """Each conda package of a conda file (its ``pip:`` section: ``conda_pip_section``)."""
     dependencies = yaml.safe_load(path.read_text())["dependencies"]
     specs = [MatchSpec(item) for item in dependencies if isinstance(item, str)]
-    for item in dependencies:
-        if isinstance(item, dict):
-            specs += [MatchSpec(pin) for pin in item["pip"]]
     return {spec.name.normalized: spec for spec in specs if spec.name.normalized not in {"python", "pip"}}
 
 
