@@ -890,6 +890,9 @@ check_answer("Exercise 3", answer_bound_snr, expected, rel_tol=1e-9)
 #   quantization win; charging its half bit per weight makes the layer undecided again, and
 #   charging pruning's bitmask as well makes quantization win. A verdict at 2 bits says which
 #   bits it counts.
+# - A scale that only one chunk's weights share can be chosen for the chunk's output error
+#   instead of the weights' MSE, still before the search; on the MLP's fc2 it lifts round to
+#   nearest and moves no verdict.
 # - Better algorithms gain several dB over the naive ones for both methods; the course's
 #   quantization heuristic includes the authors' own procedure, so it is never worse than it.
 # - A layer SNR from a sample of chunks is an estimate: a bootstrap interval over chunks says
