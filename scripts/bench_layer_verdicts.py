@@ -13,9 +13,11 @@ Prints the markdown section of BENCHMARKS.md (run by scripts/benchmark.py, or on
    of the intervals.
 2. ``granularity``: the same chunks (at b = 2 and 3 unless --bits says otherwise; on every
    course layer unless --layers names some) with one scale per tensor, per input
-   slice, per output channel, per group of 32 and of 8 inputs; the verdict under the paper's
-   rule (nothing charged), with the scales charged (16 bits each) and with pruning's mask
-   charged too (bitmask, entropy-coded, CSR).
+   slice, per output channel, per group of 32 and of 8 inputs, and the chunk-local ones
+   (groups; an output channel that is one chunk) also fitted to the output error
+   (``scale_fit="output"``); the verdict under the paper's rule (nothing charged), with the
+   scales charged (16 bits each) and with pruning's mask charged too (bitmask, entropy-coded,
+   CSR).
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def granularity_section(count: int, csv: str | None, layers=COURSE_LAYERS,
                         bit_widths=GRANULARITY_BITS) -> None:
     start = time.perf_counter()
     chunks = sweep_layers(layers, bit_widths=bit_widths, count=count, seed=0,
-                          granularity=GRANULARITIES, count_scales=[False, True], mask=MASKS)
+                          granularity=GRANULARITIES, scale_fit=["weights", "output"],
+                          count_scales=[False, True], mask=MASKS)
     ranges = snr_ranges(chunks)
     seconds = time.perf_counter() - start
     if csv:
@@ -84,13 +87,16 @@ def granularity_section(count: int, csv: str | None, layers=COURSE_LAYERS,
           f"{', '.join(map(str, bit_widths))})\n")
     print(f"Verdict (Q / P / ?, as above) and quantization's achieved SNR minus pruning's "
           f"exact SNR in dB, with quantization's bits per weight (b + 16 bits per scale) per "
-          f"granularity; pruning keeps the most values whose bits (16 per value, "
-          f"plus its mask where charged) fit in quantization's. {len(chunks)} rows in "
+          f"granularity (\", output fit\": the scales times the factor in 0.5 .. 1.5 that "
+          f"minimizes the chunk's output error of round to nearest); pruning keeps the most "
+          f"values whose bits (16 per value, plus its mask where charged) fit in "
+          f"quantization's. {len(chunks)} rows in "
           f"{seconds:.0f} s.\n")
     print("| layer | b | granularity | quant bits | " + " | ".join(names) + " |")
     print("|---|---:|---|---:|" + "---|" * len(names))
-    for (model, layer, bits, granularity), rows in ranges.groupby(
-            ["model", "layer", "bits", "granularity"], sort=False):
+    for (model, layer, bits, granularity, fit), rows in ranges.groupby(
+            ["model", "layer", "bits", "granularity", "scale_fit"], sort=False):
+        granularity += ", output fit" if fit == "output" else ""
         cells = rows.set_index(["scales_charged", "mask"])
         charged_bits = cells.loc[(True, "none"), "quant bits"]
         lead = cells["quant heuristic (dB)"] - cells["prune exact (dB)"]

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pvq.bounds import layer_chunks, prune_brute_force, pruning_box
+from pvq.bounds import (
+    LayerChunk,
+    chunk_error,
+    layer_chunks,
+    prune_branch_and_bound,
+    prune_brute_force,
+    prune_candidates,
+    prune_search,
+    pruning_box,
+)
 from pvq.layer_bounds import (
     COURSE_LAYERS,
     ERROR_COLUMNS,
@@ -19,6 +28,7 @@ from pvq.layer_bounds import (
     chunk_scales,
     layer_problem,
     layer_snr_db,
+    output_fit_allowed,
     sample_chunks,
     snr_ranges,
     sweep_layer,
@@ -277,6 +287,77 @@ def test_chunk_scales_follow_the_granularity():
         chunk_scales(W, chunk, 2, "per row")
     with pytest.raises(TypeError, match="granularity"):
         chunk_scales(W, chunk, 2, 2.5)
+
+
+def rtn_output_error(chunk, bits, scales):
+    return chunk_error(chunk.G, chunk.w, scales * quantize(chunk.w / scales, bits, 1.0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_output_fitted_scales_never_lose_to_the_mse_scales_on_the_output(seed):
+    W, X = tiny_layer(outputs=4, inputs=16, seed=seed)
+    for chunk in sample_chunks(W, X, 3, seed=seed, size=8):
+        for granularity in (8, 4):
+            mse = chunk_scales(W, chunk, 2, granularity)
+            fitted = chunk_scales(W, chunk, 2, granularity, fit="output")
+            ratio = fitted / mse
+            assert np.allclose(ratio, ratio[0]) and 0.5 <= ratio[0] <= 1.5
+            assert rtn_output_error(chunk, 2, fitted) <= rtn_output_error(chunk, 2, mse)
+
+
+def test_the_output_fit_can_beat_the_mse_scale_and_needs_scales_inside_the_chunk():
+    # an input the layer barely sees holds the largest weight: the weights' MSE scale spends
+    # the grid on it, while the output error wants the others rounded finely
+    G = np.diag([1.0, 1.0, 1.0, 1e-6])
+    w = np.array([0.6, -0.5, 0.55, 1.2])
+    W = w[None, :]
+    chunk = LayerChunk(0, slice(0, 4), w, G)
+    mse = chunk_scales(W, chunk, 2, "output channel")
+    fitted = chunk_scales(W, chunk, 2, "output channel", fit="output")
+    assert rtn_output_error(chunk, 2, fitted) < rtn_output_error(chunk, 2, mse)
+    assert output_fit_allowed(W, chunk, 4) and not output_fit_allowed(W, chunk, "tensor")
+    W_wide, X_wide = tiny_layer(outputs=2, inputs=16)
+    wide = sample_chunks(W_wide, X_wide, 1, size=8)[0]
+    for granularity in ("tensor", "input slice", "output channel", 16, 3):
+        assert not output_fit_allowed(W_wide, wide, granularity)
+        with pytest.raises(ValueError, match="fit"):
+            chunk_scales(W_wide, wide, 2, granularity, fit="output")
+    with pytest.raises(ValueError, match="fit"):
+        chunk_scales(W_wide, wide, 2, 8, fit="loss")
+
+
+def test_sweep_fits_scales_to_the_output_only_where_allowed():
+    W, X = tiny_layer(outputs=3, inputs=16)
+    table = sweep_layer(W, X, bit_widths=(2,), count=2, size=8, granularity=["tensor", 8],
+                        scale_fit=["weights", "output"], count_scales=False)
+    settings_ = set(zip(table.granularity, table.scale_fit))
+    assert settings_ == {("tensor", "weights"), ("group of 8", "weights"),
+                         ("group of 8", "output")}
+    ranges = snr_ranges(table.assign(model="tiny", layer="dense"))
+    assert len(ranges) == 3 and (ranges.verdict != "").all()
+
+
+def test_prune_search_is_the_candidates_and_the_exact_search():
+    W, X = tiny_layer(outputs=2, inputs=10)
+    chunk = sample_chunks(W, X, 1, size=10)[0]
+    lower, upper = pruning_box(W)
+    candidates, exact = prune_search(chunk.G, chunk.w, 3, lower, upper)
+    alone = prune_branch_and_bound(chunk.G, chunk.w, 3, lower, upper)
+    assert {name: error for name, (_, error) in candidates.items()} == {
+        name: error for name, (_, error) in prune_candidates(chunk.G, chunk.w, 3, lower,
+                                                              upper).items()}
+    assert exact.error == pytest.approx(alone.error, rel=1e-12)
+    assert exact.error == pytest.approx(prune_brute_force(chunk.G, chunk.w, 3, lower, upper)[1],
+                                        rel=1e-9)
+
+
+def test_granularities_with_equal_scales_share_the_quantizer():
+    W, X = tiny_layer(outputs=3, inputs=8)  # one input slice: tensor and slice scales agree
+    table = sweep_layer(W, X, bit_widths=(2,), count=2, size=8,
+                        granularity=["tensor", "input slice"], count_scales=False)
+    tensor, slice_ = table[table.granularity == "tensor"], table[table.granularity != "tensor"]
+    np.testing.assert_array_equal(tensor.quant_heuristic.to_numpy(),
+                                  slice_.quant_heuristic.to_numpy())
 
 
 def test_per_weight_scales_bracket_the_exhaustive_grid_optimum():

@@ -33,6 +33,12 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 
 EPS = float(np.finfo(float).eps)
+#: solver options: Clarabel stops at 1e-6 instead of 1e-8 and skips iterative refinement (on
+#: course chunks about 10 % fewer iterations and a third less time per iteration, bounds lower
+#: by under 0.1 %): the bound is certified from the duals, so accuracy only weakens it
+SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-6, "tol_gap_rel": 1e-6, "tol_feas": 1e-6,
+                               "tol_ktratio": 1e-5, "iterative_refinement_enable": False},
+                  "SCS": {}}
 
 
 @dataclass(frozen=True)
@@ -118,13 +124,13 @@ def _solve(C: np.ndarray, table: tuple[np.ndarray, ...]) -> tuple:
     Y = cp.Variable((n + 1, n + 1), PSD=True)
     cuts = diagonal_part @ cp.diag(Y)[:n] + linear_part @ Y[:n, n] + e >= 0
     problem = cp.Problem(cp.Minimize(cp.trace(C @ Y)), [Y[n, n] == 1, cuts])
-    for solver in ("CLARABEL", "SCS"):
+    for solver, options in SOLVER_OPTIONS.items():
         try:
             # an inaccurate solution only weakens the bound (certified_bound checks the duals
             # rigorously); its status is returned, so cvxpy's warning would only add noise
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=solver)
+                problem.solve(solver=solver, **options)
         except cp.error.SolverError:
             continue
         if problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and cuts.dual_value is not None:

@@ -65,8 +65,9 @@ __all__ = [
     "CHUNK_SIZE", "LayerChunk", "PruneSolution", "QuantRelaxation", "best_method",
     "check_integer", "chunk_error", "equal_compression_k", "layer_chunks",
     "prune_branch_and_bound", "prune_brute_force", "prune_candidates", "prune_exact",
-    "prune_heuristic", "prune_scip", "pruning_box", "quant_candidates", "quant_heuristic",
-    "quant_sdp_bound", "quant_sdp_relaxation", "sdp_samples", "synthetic_chunk",
+    "prune_heuristic", "prune_scip", "prune_search", "pruning_box", "quant_candidates",
+    "quant_heuristic", "quant_sdp_bound", "quant_sdp_relaxation", "sdp_samples",
+    "synthetic_chunk",
 ]
 
 
@@ -491,6 +492,34 @@ def prune_heuristic(G: np.ndarray, w: np.ndarray, k: int, lower, upper
     return candidates[best_method(candidates)]
 
 
+def _branch_and_bound(problem: ChunkProblem, k: int, enumeration_limit: int,
+                      candidates: dict[str, tuple[np.ndarray, float]] | None = None
+                      ) -> PruneSolution:
+    """``prune_branch_and_bound`` on checked data; ``candidates``, the heuristics' results on
+    the whole chunk, start the search when ``G`` sees every input (else they are recomputed on
+    the inputs it sees)."""
+    start = time.perf_counter()
+    live = np.flatnonzero(np.diag(problem.G) > 0)
+    w_hat = np.zeros(problem.n)
+    if live.size <= k:
+        w_hat, error = problem.refit(live)
+        bound = float(_prune_bnb.support_bounds(problem, live[None], w_hat[None])[0])
+        return PruneSolution(w_hat, error, min(bound, error), 1, 0, 1,
+                             time.perf_counter() - start)
+    if live.size == problem.n and candidates is not None:
+        sub = problem
+    else:
+        sub = ChunkProblem(problem.G[np.ix_(live, live)], problem.w[live], problem.lower[live],
+                           problem.upper[live])
+        candidates = _prune_candidates(sub, k)
+    solution = _prune_bnb.branch_and_bound(sub, k, candidates[best_method(candidates)][0],
+                                           enumeration_limit)
+    w_hat[live] = solution.w_hat
+    error = problem.error(w_hat)
+    return PruneSolution(w_hat, error, min(solution.lower_bound, error), solution.nodes,
+                         solution.relaxations, solution.enumerated, time.perf_counter() - start)
+
+
 def prune_branch_and_bound(G: np.ndarray, w: np.ndarray, k: int, lower, upper, *,
                            enumeration_limit: int = _prune_bnb.ENUMERATION_LIMIT
                            ) -> PruneSolution:
@@ -503,23 +532,16 @@ def prune_branch_and_bound(G: np.ndarray, w: np.ndarray, k: int, lower, upper, *
     """
     problem, k = _check_prune(G, w, k, lower, upper)
     enumeration_limit = check_integer(enumeration_limit, "enumeration_limit", minimum=0)
-    start = time.perf_counter()
-    live = np.flatnonzero(np.diag(problem.G) > 0)
-    w_hat = np.zeros(problem.n)
-    if live.size <= k:
-        w_hat, error = problem.refit(live)
-        bound = float(_prune_bnb.support_bounds(problem, live[None], w_hat[None])[0])
-        return PruneSolution(w_hat, error, min(bound, error), 1, 0, 1,
-                             time.perf_counter() - start)
-    sub = ChunkProblem(problem.G[np.ix_(live, live)], problem.w[live], problem.lower[live],
-                       problem.upper[live])
-    candidates = _prune_candidates(sub, k)
-    solution = _prune_bnb.branch_and_bound(sub, k, candidates[best_method(candidates)][0],
-                                           enumeration_limit)
-    w_hat[live] = solution.w_hat
-    error = problem.error(w_hat)
-    return PruneSolution(w_hat, error, min(solution.lower_bound, error), solution.nodes,
-                         solution.relaxations, solution.enumerated, time.perf_counter() - start)
+    return _branch_and_bound(problem, k, enumeration_limit)
+
+
+def prune_search(G: np.ndarray, w: np.ndarray, k: int, lower, upper
+                 ) -> tuple[dict[str, tuple[np.ndarray, float]], PruneSolution]:
+    """``(prune_candidates(...), prune_branch_and_bound(...))`` with the heuristics run once:
+    their best result is the search's first incumbent."""
+    problem, k = _check_prune(G, w, k, lower, upper)
+    candidates = _prune_candidates(problem, k)
+    return candidates, _branch_and_bound(problem, k, _prune_bnb.ENUMERATION_LIMIT, candidates)
 
 
 def prune_exact(G: np.ndarray, w: np.ndarray, k: int, lower, upper) -> tuple[np.ndarray, float]:

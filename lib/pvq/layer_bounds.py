@@ -39,8 +39,7 @@ from pvq.bounds import (
     LayerChunk,
     best_method,
     check_integer,
-    prune_branch_and_bound,
-    prune_candidates,
+    prune_search,
     pruning_box,
     quant_candidates,
     quant_sdp_relaxation,
@@ -54,7 +53,7 @@ from pvq.metadata import (
     pruning_k,
     scale_bits_per_weight,
 )
-from pvq.quantize import mse_scale
+from pvq.quantize import grid_limits, mse_scale
 
 #: the models ``layer_problem`` knows: the course's digits networks and the MiniLM real layers
 MODELS = ("digits_cnn", "digits_mlp", "minilm")
@@ -83,11 +82,16 @@ ERROR_COLUMNS = {
 RANGE_ENDS = ("quant_heuristic", "quant_bound", "prune_exact", "prune_bound")
 #: what ``verdict`` returns when the intervals overlap
 UNDECIDED = "not decided"
+#: how a granularity's scales are chosen: the weights' MSE, or for the chunk's output error
+SCALE_FITS = ("weights", "output")
+#: factors of the weights' MSE scales that ``output_fit_factor`` tries (1 among them)
+SCALE_FACTORS = tuple(np.round(np.linspace(0.5, 1.5, 21), 2))
 
 __all__ = ["BOOTSTRAP_LEVEL", "BOOTSTRAP_RESAMPLES", "CERTIFIED_GAP", "COURSE_LAYERS",
-           "DEFAULT_COUNT", "ERROR_COLUMNS", "MODELS", "RANGE_ENDS", "UNDECIDED",
-           "bootstrap_snr_intervals", "bracket_chunk", "chunk_scales", "layer_problem",
-           "layer_snr_db", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
+           "DEFAULT_COUNT", "ERROR_COLUMNS", "MODELS", "RANGE_ENDS", "SCALE_FACTORS",
+           "SCALE_FITS", "UNDECIDED", "bootstrap_snr_intervals", "bracket_chunk", "check_fit",
+           "chunk_scales", "layer_problem", "layer_snr_db", "output_fit_allowed",
+           "output_fit_factor", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
            "verdict"]
 
 
@@ -160,26 +164,90 @@ def layer_snr_db(errors: Sequence[float] | np.ndarray, energies: Sequence[float]
     return math.inf if noise == 0.0 else -10.0 * math.log10(noise / total)
 
 
+def _shared_scale(W: np.ndarray, rows: slice, columns: slice, bits: int, cache: dict) -> float:
+    """``mse_scale(W[rows, columns], bits)``, computed once per block of weights in ``cache``."""
+    key = (bits, rows.start, rows.stop, columns.start, columns.stop)
+    if key not in cache:
+        cache[key] = mse_scale(W[rows, columns], bits)
+    return cache[key]
+
+
+def _weight_fit_scales(W: np.ndarray, chunk: LayerChunk, bits: int, granularity: str | int,
+                       cache: dict) -> np.ndarray:
+    """Each of the chunk's weights' scale, the MSE scale of the weights that share it."""
+    n = chunk.inputs.stop - chunk.inputs.start
+    everything, row = slice(0, W.shape[0]), slice(chunk.output, chunk.output + 1)
+    if granularity == "tensor":
+        return np.full(n, _shared_scale(W, everything, slice(0, W.shape[1]), bits, cache))
+    if granularity == "input slice":
+        return np.full(n, _shared_scale(W, everything, chunk.inputs, bits, cache))
+    if granularity == "output channel":
+        return np.full(n, _shared_scale(W, row, slice(0, W.shape[1]), bits, cache))
+    groups = np.arange(chunk.inputs.start, chunk.inputs.stop) // granularity
+    return np.array([_shared_scale(W, row, slice(g * granularity, (g + 1) * granularity), bits,
+                                   cache) for g in groups])
+
+
+def output_fit_allowed(W: np.ndarray, chunk: LayerChunk, granularity: str | int) -> bool:
+    """Whether the scales of ``granularity`` can be chosen for this chunk's output error: only
+    when every weight sharing a scale lies in the chunk (groups that do not straddle the
+    chunk's ends; one output channel that is a single chunk), since the bounds treat chunks
+    independently and a scale shared with other chunks cannot be fitted to one of them."""
+    if granularity == "output channel":
+        return chunk.inputs.start == 0 and chunk.inputs.stop == W.shape[1]
+    if isinstance(granularity, str):
+        return False
+    return chunk.inputs.start % granularity == 0 and (
+        chunk.inputs.stop % granularity == 0 or chunk.inputs.stop == W.shape[1])
+
+
+def output_fit_factor(chunk: LayerChunk, bits: int, scales: np.ndarray) -> float:
+    """The factor f in ``SCALE_FACTORS`` whose round-to-nearest output error
+    ``E(f s * round(w / (f s)))`` (``pvq.bounds.chunk_error``, codes clipped to the grid) is
+    least; ties go to the f nearest 1 (so f = 1, the weights' MSE scales, unless another
+    factor is strictly better for the output)."""
+    lowest, highest = grid_limits(check_bits(bits, maximum=16))
+    candidates = np.array(SCALE_FACTORS)[:, None] * scales[None, :]
+    residuals = candidates * np.clip(np.round(chunk.w / candidates), lowest, highest) - chunk.w
+    errors = np.einsum("ij,jk,ik->i", residuals, chunk.G, residuals)
+    order = np.lexsort((np.abs(np.array(SCALE_FACTORS) - 1.0), errors))
+    return float(SCALE_FACTORS[order[0]])
+
+
+def _chunk_scales(W: np.ndarray, chunk: LayerChunk, bits: int, granularity: str | int,
+                  fit: str, cache: dict) -> np.ndarray:
+    scales = _weight_fit_scales(W, chunk, bits, granularity, cache)
+    if fit == "weights":
+        return scales
+    if not output_fit_allowed(W, chunk, granularity):
+        raise ValueError(f"fit='output' needs scales that lie inside the chunk (groups that "
+                         f"do not straddle it, or an output channel that is one chunk), got "
+                         f"granularity {granularity!r} on inputs {chunk.inputs.start}.."
+                         f"{chunk.inputs.stop - 1} of {W.shape[1]}")
+    return output_fit_factor(chunk, bits, scales) * scales
+
+
+def check_fit(fit: object) -> str:
+    """One of ``SCALE_FITS``."""
+    if not isinstance(fit, str) or fit not in SCALE_FITS:
+        raise ValueError(f"fit must be one of {list(SCALE_FITS)}, got {fit!r}")
+    return fit
+
+
 def chunk_scales(W: np.ndarray, chunk: LayerChunk, bits: int,
-                 granularity: str | int = PAPER_GRANULARITY) -> np.ndarray:
-    """The quantization scale of each of the chunk's weights, ``mse_scale`` of the weights that
-    share it: the whole tensor, the chunk's input slice ``W[:, inputs]`` across all outputs (the
-    paper's), the chunk's output channel ``W[output]``, or its group of g consecutive inputs in
-    that channel (groups start at multiples of g)."""
+                 granularity: str | int = PAPER_GRANULARITY, *, fit: str = "weights"
+                 ) -> np.ndarray:
+    """The quantization scale of each of the chunk's weights. ``fit="weights"``: ``mse_scale``
+    of the weights that share it: the whole tensor, the chunk's input slice ``W[:, inputs]``
+    across all outputs (the paper's), the chunk's output channel ``W[output]``, or its group of
+    g consecutive inputs in that channel (groups start at multiples of g). ``fit="output"``
+    (where ``output_fit_allowed``): those scales times ``output_fit_factor``, the factor that
+    minimizes the chunk's output error of round to nearest; chosen before the search, like
+    the MSE scale."""
     check_weights(W, "W")
     W = to_numpy(W)
     bits, granularity = check_bits(bits, maximum=16), check_granularity(granularity)
-    n = chunk.inputs.stop - chunk.inputs.start
-    if granularity == "tensor":
-        return np.full(n, mse_scale(W, bits))
-    if granularity == "input slice":
-        return np.full(n, mse_scale(W[:, chunk.inputs], bits))
-    if granularity == "output channel":
-        return np.full(n, mse_scale(W[chunk.output], bits))
-    groups = np.arange(chunk.inputs.start, chunk.inputs.stop) // granularity
-    row = W[chunk.output]
-    return np.array([mse_scale(row[g * granularity:(g + 1) * granularity], bits)
-                     for g in groups])
+    return _chunk_scales(W, chunk, bits, granularity, check_fit(fit), {})
 
 
 def _quant_errors(chunk: LayerChunk, bits: int, scales: np.ndarray) -> dict:
@@ -198,8 +266,7 @@ def _quant_errors(chunk: LayerChunk, bits: int, scales: np.ndarray) -> dict:
 def _prune_errors(chunk: LayerChunk, k: int, lower: float, upper: float) -> dict:
     """Pruning of one chunk to k non-zeros: magnitude + refit, the best heuristic, the exact
     optimum and its certified bound."""
-    prune = prune_candidates(chunk.G, chunk.w, k, lower, upper)
-    exact = prune_branch_and_bound(chunk.G, chunk.w, k, lower, upper)
+    prune, exact = prune_search(chunk.G, chunk.w, k, lower, upper)
     winner = best_method(prune)
     return {"prune_magnitude": prune.get("magnitude + refit", prune[winner])[1],
             "prune_heuristic": prune[winner][1], "prune_exact": exact.error,
@@ -236,12 +303,13 @@ def _as_tuple(values: object) -> tuple:
 def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3, 4),
                 count: int = DEFAULT_COUNT, seed: int = 0, size: int = CHUNK_SIZE, *,
                 granularity: str | int | Sequence[str | int] = PAPER_GRANULARITY,
-                count_scales: bool | Sequence[bool] = True, mask: str | Sequence[str] = "none"
-                ) -> pd.DataFrame:
+                count_scales: bool | Sequence[bool] = True, mask: str | Sequence[str] = "none",
+                scale_fit: str | Sequence[str] = "weights") -> pd.DataFrame:
     """``bracket_chunk`` for ``count`` sampled chunks (``sample_chunks``) at every bit-width,
-    scale ``granularity``, ``count_scales`` and pruning ``mask`` (each one value or a list);
-    pruning's box is the paper's (``pvq.bounds.pruning_box(W)``). One row per chunk and
-    setting.
+    scale ``granularity``, ``scale_fit`` (``chunk_scales``' ``fit``; ``"output"`` only where
+    ``output_fit_allowed``, other combinations are left out), ``count_scales`` and pruning
+    ``mask`` (each one value or a list); pruning's box is the paper's
+    (``pvq.bounds.pruning_box(W)``). One row per chunk and setting.
 
     Quantization costs ``quant_bits = b + scale_bits`` per weight, ``scale_bits`` its 16-bit
     scales (``pvq.metadata.scale_bits_per_weight``) when ``count_scales``, else 0. Pruning
@@ -249,7 +317,8 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     values and the ``mask``) fits in ``quant_bits``: the paper's model ``k <= n b / 16`` with
     ``mask="none"`` and the paper's granularity (its 0.5 / outputs bits of scales move no k on
     the course's layers), or with ``count_scales=False`` (the paper's rule: nothing charged).
-    Each (chunk, b, granularity) is quantized once, each (chunk, k) pruned once.
+    Each shared scale is computed once, each (chunk, b, scales) quantized once (so two
+    granularities that give the same scales cost one SDP), each (chunk, k) pruned once.
 
     Runs with one BLAS thread: the matrices are 33 x 33, where threads cost more than they save
     (and one thread makes the solver's arithmetic the same on every machine).
@@ -257,9 +326,11 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     bit_widths = [check_bits(bits, maximum=16) for bits in _as_tuple(bit_widths)]
     granularities = [check_granularity(g) for g in _as_tuple(granularity)]
     masks = [check_mask(m) for m in _as_tuple(mask)]
+    fits = [check_fit(fit) for fit in _as_tuple(scale_fit)]
     charges = list(_as_tuple(count_scales))
-    if not (bit_widths and granularities and masks and charges):
-        raise ValueError("bit_widths, granularity, count_scales and mask must not be empty")
+    if not (bit_widths and granularities and masks and charges and fits):
+        raise ValueError("bit_widths, granularity, count_scales, mask and scale_fit must not "
+                         "be empty")
     if not all(isinstance(charge, bool) for charge in charges):
         raise TypeError(f"count_scales must be True, False or a list of them, "
                         f"got {count_scales!r}")
@@ -267,13 +338,20 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     W = to_numpy(W)
     lower, upper = pruning_box(W)
     outputs, inputs = W.shape
+    scale_cache: dict = {}
+    quantized: dict[tuple, dict] = {}
     pruned: dict[tuple[int, int], dict] = {}
     rows = []
     with threadpool_limits(limits=1, user_api="blas"):
         for index, chunk in enumerate(chunks):
             n, energy = chunk.w.size, float(chunk.w @ chunk.G @ chunk.w)
-            for bits, g in itertools.product(bit_widths, granularities):
-                quant = _quant_errors(chunk, bits, chunk_scales(W, chunk, bits, g))
+            for bits, g, fit in itertools.product(bit_widths, granularities, fits):
+                if fit == "output" and not output_fit_allowed(W, chunk, g):
+                    continue
+                scales = _chunk_scales(W, chunk, bits, g, fit, scale_cache)
+                key = (index, bits, scales.tobytes())
+                if key not in quantized:
+                    quantized[key] = _quant_errors(chunk, bits, scales)
                 for charge, m in itertools.product(charges, masks):
                     scale_bits = scale_bits_per_weight(outputs, inputs, g, size) if charge \
                         else 0.0
@@ -282,11 +360,11 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
                         pruned[index, k] = _prune_errors(chunk, k, lower, upper)
                     rows.append({
                         "output": chunk.output, "start": chunk.inputs.start, "n": n,
-                        "bits": bits, "granularity": granularity_label(g),
+                        "bits": bits, "granularity": granularity_label(g), "scale_fit": fit,
                         "scales_charged": charge, "mask": m, "scale_bits": scale_bits,
                         "quant_bits": bits + scale_bits, "k": k,
                         "prune_bits": pruning_bits_per_weight(k, n, m, inputs),
-                        "energy": energy, **quant, **pruned[index, k]})
+                        "energy": energy, **quantized[key], **pruned[index, k]})
     return pd.DataFrame(rows)
 
 
@@ -362,13 +440,14 @@ def bootstrap_snr_intervals(errors: pd.DataFrame, energies: Sequence[float], *,
 
 
 def snr_ranges(chunks: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, layer, bits[, granularity, scales_charged, mask]) of a
+    """One row per (model, layer, bits[, granularity, scale_fit, scales_charged, mask]) of a
     ``sweep_layers`` table: the layer SNR (``layer_snr_db``) of every error column, a bootstrap
     interval over chunks (``bootstrap_snr_intervals``) on each of the four ends (columns
     ``... low (dB)`` and ``... high (dB)``), each side's bits per weight, pruning's real
     sparsity ``1 - sum k / sum n``, the sample size, whether every pruned chunk was certified
     optimal (gap < ``CERTIFIED_GAP``) and the ``verdict`` of the intervals' outer ends."""
-    keys = ["model", "layer", "bits"] + [key for key in ("granularity", "scales_charged", "mask")
+    keys = ["model", "layer", "bits"] + [key for key in ("granularity", "scale_fit",
+                                                         "scales_charged", "mask")
                                          if key in chunks.columns]
     missing = {"model", "layer", "bits", "k", "n"} | set(ERROR_COLUMNS) | {"energy", "prune_gap"}
     missing -= set(chunks.columns)
