@@ -47,6 +47,8 @@
 # and in time on a real machine?
 
 # %%
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -67,6 +69,7 @@ from pvq.exercises import check_answer
 from pvq.finetune import per_example_correct
 from pvq.layers import compressible_layers
 from pvq.metrics import kurtosis, snr_db
+from pvq.parallel import parallel_map
 from pvq.plotting import COLORS, use_course_style
 from pvq.prune import channel_mask, magnitude_mask, magnitude_prune
 from pvq.theory import pruning_snr_db, quantization_snr_db
@@ -318,15 +321,9 @@ assert clipped.sum() == 1 and rank == 0 and share > 0.9
 LEVELS = {"bits": (2, 3, 4, 6, 8), "sparsities": (0.25, 0.5, 0.75, 0.875, 0.95)}
 NORMAL, MINILM = "normal (65,536 samples)", "MiniLM blocks.1.mlp.fc2"
 
-def with_low_bit(w):
-    """The frontier of `w` with binary and ternary rows, Pareto front recomputed."""
-    table = pd.concat([combine.low_bit_rows(w),
-                       combine.frontier(w, **LEVELS).drop(columns="pareto")], ignore_index=True)
-    table["pareto"] = combine.pareto_optimal(table["bits_per_weight"], table["snr_db"])
-    return table
-
-
-frontiers = {NORMAL: with_low_bit(normal_w), MINILM: with_low_bit(w)}
+# the two tensors' frontiers (binary and ternary rows included) on both cores (pvq.parallel)
+frontiers = dict(zip([NORMAL, MINILM], parallel_map(
+    partial(combine.frontier, low_bit=True, **LEVELS), [normal_w, w])))
 
 # %%
 MARKERS = {"quantization": "s", "pruning": "^", "prune-then-quantize": "o",
@@ -630,18 +627,19 @@ def describe(bits, sparsity):
     return values if sparsity == 0 else f"{values}, {100 * sparsity:.4g} % pruned"
 
 
-def post_training_row(budget, bits, sparsity, order):
-    model = combine.post_training(baseline, loaders.train, bits=bits, sparsity=sparsity,
-                                  order=order or combine.ORDERS[0])
-    return {"budget": budget, "format": describe(bits, sparsity), "order": order or "-",
-            "bits/weight": combine.model_bits_per_weight(baseline, bits=bits, sparsity=sparsity),
-            "worst layer SNR (dB)": combine.weight_snr(baseline, model).min(),
-            "correct": per_example_correct(model, loaders.test)}
+CASES = [(budget, bits, sparsity, order) for budget in (4, 3, 2)
+         for bits, sparsity in combine.matched_formats(budget)
+         for order in (combine.ORDERS if bits and sparsity else [None])]
 
 # %%
-post = pd.DataFrame([post_training_row(budget, bits, sparsity, order)
-                     for budget in (4, 3, 2) for bits, sparsity in combine.matched_formats(budget)
-                     for order in (combine.ORDERS if bits and sparsity else [None])])
+# every case from the shipped weights, on both cores (pvq.parallel)
+results = parallel_map(combine.post_training_test_correct,
+                       [(bits, sparsity, order or combine.ORDERS[0]) for _, bits, sparsity, order
+                        in CASES])
+post = pd.DataFrame([{"budget": budget, "format": describe(bits, sparsity), "order": order or "-",
+                      "bits/weight": combine.model_bits_per_weight(baseline, bits=bits,
+                                                                   sparsity=sparsity), **result}
+                     for (budget, bits, sparsity, order), result in zip(CASES, results)])
 post["test %"] = 100 * post["correct"].map(np.mean)
 
 # %%
@@ -722,16 +720,17 @@ TRAINED = {"prune-then-quantize": ("prune-then-quantize", 4, 0.5),
 LR = {"prune-then-quantize": 0.03, "quantize-then-prune": 0.3, "QAP (both at once)": 0.1,
       "LSQ INT3": 0.03}  # chosen on calibration accuracy, inside the grid (BENCHMARKS.md)
 SEEDS = range(5)
+JOBS = [(name, seed) for name in TRAINED for seed in SEEDS]
 
-
-def trained_correct(name, seed):
-    method, bits, sparsity = TRAINED[name]
-    model = combine.fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
-                                       sparsity=sparsity, epochs=2, lr=LR[name], seed=seed)
-    return per_example_correct(model, loaders.test)
+# %% [markdown]
+# Twenty trained models, each a function of its method, learning rate and seed alone
+# (`combine.trained_test_correct` starts from the shipped weights), so they run on both cores
+# (`pvq.parallel.parallel_map`, two processes, each computing what one process alone would).
 
 # %%
-tuned = {name: np.stack([trained_correct(name, seed) for seed in SEEDS]) for name in TRAINED}
+correct = parallel_map(combine.trained_test_correct,
+                       [(*TRAINED[name], LR[name], seed, 2) for name, seed in JOBS])
+tuned = {name: np.stack([c for (n, _), c in zip(JOBS, correct) if n == name]) for name in TRAINED}
 assert all(combine.model_bits_per_weight(baseline, bits=b, sparsity=c) - 3 < 0.03
            for _, b, c in TRAINED.values())
 
@@ -825,7 +824,7 @@ print(f"CPU: {cpu_model()}\ntorch CPU kernels: {torch.backends.cpu.get_cpu_capab
       f"native BF16 arithmetic: {hardware.has_native_bf16()}")
 
 # %% [markdown]
-# Now the timing: `torch.utils.benchmark`, ten rounds that interleave the variants (a slow
+# Now the timing: `torch.utils.benchmark`, five rounds that interleave the variants (a slow
 # moment of a shared machine hits all of them), blocks of at least 20 ms; per call, the median
 # over all blocks with its distribution-free 95 % interval (`hardware.median_interval`, from
 # order statistics), and the speed-up over dense FP32 and over dense BF16. **Everything in this
@@ -835,7 +834,7 @@ print(f"CPU: {cpu_model()}\ntorch CPU kernels: {torch.backends.cpu.get_cpu_capab
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-timings = hardware.time_variants(variants, tokens, rounds=10, min_run_time=0.02)
+timings = hardware.time_variants(variants, tokens, rounds=5, min_run_time=0.02)
 timings["vs FP32"] = hardware.speedups(timings).to_numpy()
 timings["vs BF16"] = hardware.speedups(timings, base="bf16").to_numpy()
 timings["interval/median"] = (timings["ci_high_us"] - timings["ci_low_us"]) / timings["median_us"]

@@ -95,6 +95,18 @@ def test_the_code_mask_is_the_magnitude_mask_below_the_clipping_level(seed, bits
     np.testing.assert_array_equal(keep, magnitude_mask(w, sparsity))
 
 
+@given(st.integers(0, 2**31 - 1), st.sampled_from([2, 3]), st.floats(0.0, 0.99),
+       st.sampled_from([0.02, 0.3]))
+@settings(max_examples=60, deadline=None)
+def test_the_code_mask_ranks_like_a_full_lexicographic_sort(seed, bits, sparsity, scale):
+    # clipped weights and many equal codes and equal magnitudes (rounded weights)
+    w = np.round(np.random.default_rng(seed).standard_t(2, size=257), 2)
+    q = quantize(w, bits, scale)
+    keep = np.ones(w.size, dtype=bool)
+    keep[np.lexsort((np.abs(w), np.abs(q)))[:pruned_count(w.size, sparsity)]] = False
+    np.testing.assert_array_equal(quantized_magnitude_mask(q, w, sparsity), keep)
+
+
 def test_squared_errors_of_pruning_and_quantization_add():
     for order in ("prune-then-quantize", "quantize-then-prune"):
         result = compress(W, bits=3, sparsity=0.6, order=order)

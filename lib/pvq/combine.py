@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -123,7 +124,16 @@ def quantized_magnitude_mask(q: Weights, w: Weights, sparsity: float) -> Weights
     drop = pruned_count(int(np.prod(w.shape)), sparsity)
     codes, originals = np.abs(to_numpy(q)).ravel(), np.abs(to_numpy(w)).ravel()
     keep = np.ones(codes.size, dtype=bool)
-    keep[np.lexsort((originals, codes))[:drop]] = False  # lexsort: last key first; stable
+    if drop:
+        # = np.lexsort((originals, codes))[:drop], without sorting all n: every code below the
+        # drop-th smallest goes; among the codes equal to it, the smallest originals (stable
+        # sort: then by position)
+        threshold = np.partition(codes, drop - 1)[drop - 1]
+        below = codes < threshold
+        keep[below] = False
+        tied = np.flatnonzero(codes == threshold)
+        ranked = tied[np.argsort(originals[tied], kind="stable")]
+        keep[ranked[:drop - int(below.sum())]] = False
     keep = keep.reshape(tuple(w.shape))
     return torch.from_numpy(keep).to(w.device) if isinstance(w, torch.Tensor) else keep
 
@@ -192,12 +202,13 @@ def pareto_optimal(cost: Iterable[float], quality: Iterable[float]) -> np.ndarra
 def frontier(
     w: Weights, *, bits: Iterable[int] = range(2, 9),
     sparsities: Iterable[float] = FRONTIER_SPARSITIES,
-    encodings: Iterable[str] = ("bitmask", "csr"),
+    encodings: Iterable[str] = ("bitmask", "csr"), low_bit: bool = False,
 ) -> pd.DataFrame:
     """Storage against SNR for one tensor: every method at every level, with every overhead.
 
     Rows: ``quantization`` (b bits, dense), ``pruning`` (FP16 values) and both orders of
-    ``compress`` (b bits and sparsity c), the pruned ones once per encoding. Columns: method,
+    ``compress`` (b bits and sparsity c), the pruned ones once per encoding; with ``low_bit``,
+    first the binary and ternary rows of ``low_bit_rows``. Columns: method,
     encoding, value_bits (16 = FP16), sparsity, bits_per_weight (``encoded_bits_per_weight`` of
     ``w``'s shape), snr_db, and ``pareto`` (``pareto_optimal`` over all rows).
     """
@@ -222,6 +233,8 @@ def frontier(
                      "sparsity": c, "snr_db": snrs[key], "bits_per_weight":
                      encoded_bits_per_weight(w.shape, bits=b, sparsity=c, encoding=encoding)})
     table = pd.DataFrame(rows)
+    if low_bit:
+        table = pd.concat([low_bit_rows(w), table], ignore_index=True)
     table["pareto"] = pareto_optimal(table["bits_per_weight"], table["snr_db"])
     return table
 
@@ -447,6 +460,45 @@ def fine_tune_combined(model: nn.Module, loader: Batches, *, method: str, bits: 
         raise ValueError(f"epochs must be an even integer >= 2 for an order, got {epochs!r}")
     return fine_tune_in_order(model, loader, bits=bits, sparsity=sparsity, order=method,
                               epochs=epochs // 2, lr=lr, seed=seed, **budget)
+
+
+#: the network and task of the trained comparisons (notebook 6, ``scripts/bench_combine.py``)
+HEADROOM_NETWORK = "digits_cnn_small"
+
+
+@cache
+def _headroom_setup() -> tuple[nn.Module, object]:
+    from pvq.baselines import baseline_loaders
+    from pvq.zoo import pretrained
+
+    return pretrained(HEADROOM_NETWORK), baseline_loaders(HEADROOM_NETWORK)
+
+
+def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
+    """``post_training`` of the shipped ``digits_cnn_small`` with ``job = (bits, sparsity,
+    order)``: its worst layer's weight SNR and which test images it gets right (a function of
+    the job alone, for ``pvq.parallel.parallel_map``)."""
+    from pvq.finetune import per_example_correct
+
+    bits, sparsity, order = job
+    baseline, loaders = _headroom_setup()
+    model = post_training(baseline, loaders.train, bits=bits, sparsity=sparsity, order=order)
+    return {"worst layer SNR (dB)": weight_snr(baseline, model).min(),
+            "correct": per_example_correct(model, loaders.test)}
+
+
+def trained_test_correct(job: tuple[str, int | None, float, float, int, int]) -> np.ndarray:
+    """Which test images one trained model gets right: ``fine_tune_combined`` of the shipped
+    ``digits_cnn_small`` on the distorted digits with ``job = (method, bits, sparsity, lr,
+    seed, epochs)``. A function of the job alone (the baseline is never changed), so
+    ``pvq.parallel.parallel_map`` may run the jobs in other processes."""
+    from pvq.finetune import per_example_correct
+
+    method, bits, sparsity, lr, seed, epochs = job
+    baseline, loaders = _headroom_setup()
+    model = fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
+                               sparsity=sparsity, epochs=epochs, lr=lr, seed=seed)
+    return per_example_correct(model, loaders.test)
 
 
 def weight_snr(original: nn.Module, compressed: nn.Module) -> pd.Series:

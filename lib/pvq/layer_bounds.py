@@ -53,6 +53,7 @@ from pvq.metadata import (
     pruning_k,
     scale_bits_per_weight,
 )
+from pvq.parallel import parallel_map
 from pvq.quantize import grid_limits, mse_scale
 
 #: the models ``layer_problem`` knows: the course's digits networks and the MiniLM real layers
@@ -368,18 +369,37 @@ def sweep_layer(W: np.ndarray, X: np.ndarray, bit_widths: Sequence[int] = (2, 3,
     return pd.DataFrame(rows)
 
 
+def _sweep_named_layer(job: tuple) -> pd.DataFrame:
+    (model, layer), bit_widths, count, seed, options = job
+    W, X = layer_problem(model, layer)
+    table = sweep_layer(W, X, bit_widths, count, seed, **options)
+    total = W.shape[0] * math.ceil(W.shape[1] / CHUNK_SIZE)
+    return table.assign(model=model, layer=layer, **{"chunks in layer": total})
+
+
 def sweep_layers(layers: Sequence[tuple[str, str]], bit_widths: Sequence[int] = (2, 3, 4),
-                 count: int = DEFAULT_COUNT, seed: int = 0, **options) -> pd.DataFrame:
+                 count: int = DEFAULT_COUNT, seed: int = 0, *,
+                 per_layer: dict[tuple[str, str], dict] | None = None,
+                 workers: int | None = None, **options) -> pd.DataFrame:
     """``sweep_layer`` on each ``(model, layer)`` of ``layer_problem`` (``options``: its
-    ``granularity``, ``count_scales``, ``mask``), with the layer's total number of chunks
-    (``chunks in layer``) beside the sample."""
-    tables = []
-    for model, layer in layers:
-        W, X = layer_problem(model, layer)
-        table = sweep_layer(W, X, bit_widths, count, seed, **options)
-        total = W.shape[0] * math.ceil(W.shape[1] / CHUNK_SIZE)
-        tables.append(table.assign(model=model, layer=layer, **{"chunks in layer": total}))
-    return pd.concat(tables, ignore_index=True)
+    ``granularity``, ``count_scales``, ``mask``, ``scale_fit``; ``per_layer[(model, layer)]``
+    replaces them for that layer), with the layer's total number of chunks (``chunks in
+    layer``) beside the sample. The layers run in parallel on ``pvq.parallel.worker_count``
+    processes (each computes what it would alone); rows keep the order of ``layers``."""
+    per_layer = per_layer or {}
+    if not isinstance(per_layer, dict):
+        raise TypeError(f"per_layer must be a dict of options by (model, layer), "
+                        f"got {type(per_layer).__name__}")
+    layers = [tuple(layer) for layer in layers]
+    unknown = set(per_layer) - set(layers)
+    if unknown:
+        raise ValueError(f"per_layer names layers not swept: {sorted(unknown)}")
+    jobs = [(layer, bit_widths, count, seed, per_layer.get(layer, options)) for layer in layers]
+    # the slowest layers first, so the workers finish together
+    order = sorted(range(len(jobs)), key=lambda i: layers[i] not in per_layer)
+    tables = dict(zip(order, parallel_map(_sweep_named_layer, [jobs[i] for i in order],
+                                          workers=workers)))
+    return pd.concat([tables[i] for i in range(len(jobs))], ignore_index=True)
 
 
 def _check_snr(value: object, name: str) -> float:
