@@ -213,3 +213,66 @@ def test_error_density_checks_its_inputs(option, value):
 def test_sliders_need_a_drawing_function(draw):
     from ipywidgets import IntSlider
     refuses(lambda: figure_with_sliders(draw, bits=IntSlider(4, min=2, max=8)), "draw")
+
+
+# fine-tuning and combining: loaders, budgets, records and jobs are checked before any work
+from pvq import combine, finetune  # noqa: E402
+from pvq.data import DigitsLoaders  # noqa: E402
+
+LOADERS = DigitsLoaders([batch()], [batch()], [batch()])
+
+
+@pytest.mark.parametrize("loaders", NOT_OBJECTS + [[batch()]], ids=repr)
+def test_fine_tuning_wants_the_three_loaders(loaders):
+    refuses(lambda: finetune.run(tiny_model(), "pruning", 4, loaders, lr=None), "loaders")
+    refuses(lambda: finetune.sweep(tiny_model(), loaders), "loaders")
+    refuses(lambda: finetune.uncompressed_runs(tiny_model(), loaders, lrs=[0.1]), "loaders")
+
+
+@pytest.mark.parametrize("budget", [None, 3, {"epochs": 1}])
+def test_a_budget_is_a_budget(budget):
+    refuses(lambda: finetune.fine_tune(tiny_model(), "pruning", 4, [batch()], lr=0.1,
+                                       budget=budget), "budget")
+
+
+@pytest.mark.parametrize("fraction", [True, 1.5, -0.1, math.nan, torch.zeros(0), "a"])
+def test_pruning_fraction_is_a_fraction(fraction):
+    refuses(lambda: finetune.Budget(pruning_fraction=fraction), "pruning_fraction")
+    refuses(lambda: combine.fine_tune(tiny_model(), [batch()], bits=4, sparsity=0.5,
+                                      pruning_fraction=fraction), "pruning_fraction")
+
+
+@pytest.mark.parametrize("seeds", ["ab", [], [1.5], [-1], 3])
+def test_seeds_are_non_negative_integers(seeds):
+    refuses(lambda: finetune.sweep(tiny_model(), LOADERS, seeds=seeds), "seeds")
+
+
+@pytest.mark.parametrize("records", [None, "a", [], np.ones(3), torch.zeros(2)])
+def test_records_are_a_table_of_runs(records):
+    for function in (finetune.choose_learning_rates, finetune.accuracy_table,
+                     finetune.learning_rate_choice, finetune.paired_gap_table,
+                     finetune.accuracy_intervals):
+        refuses(lambda: function(records), "records")
+    refuses(lambda: finetune.representation_table(tiny_model(), records, x), "records")
+
+
+def test_records_without_their_columns_are_refused():
+    import pandas as pd
+    refuses(lambda: finetune.choose_learning_rates(pd.DataFrame({"method": ["pruning"]})),
+            "records")
+
+
+@pytest.mark.parametrize("model", NOT_OBJECTS)
+def test_per_example_correct_wants_a_model(model):
+    refuses(lambda: finetune.per_example_correct(model, [batch()]), "model")
+
+
+@pytest.mark.parametrize("loader", list(BAD_LOADERS.values()), ids=list(BAD_LOADERS))
+def test_per_example_correct_checks_its_loader(loader):
+    refuses(lambda: finetune.per_example_correct(tiny_model(), loader), "loader")
+
+
+@pytest.mark.parametrize("job", [None, (4, 0.5), [4, 0.5, "prune-then-quantize"], "job"])
+def test_jobs_for_the_workers_are_checked(job):
+    refuses(lambda: combine.post_training_test_correct(job), "job")
+    refuses(lambda: combine.trained_test_correct(job), "job")

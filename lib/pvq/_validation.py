@@ -142,6 +142,14 @@ def unit_scaled(values: np.ndarray) -> np.ndarray:
     return np.ldexp(values, -power_of_two_exponent(values))
 
 
+def check_fraction(value: object, name: str) -> float:
+    """Require a real number in [0, 1]."""
+    value = check_real(value, name)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
 def check_sparsity(sparsity: object, name: str = "sparsity") -> float:
     """Require a pruning ratio in [0, 1)."""
     sparsity = check_real(sparsity, name)

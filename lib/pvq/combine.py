@@ -44,6 +44,9 @@ from torch import nn
 
 from pvq._validation import (
     Weights,
+    check_fraction,
+    check_int,
+    check_module,
     check_real_sequence,
     check_sparsity,
     check_weights,
@@ -62,7 +65,7 @@ from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.prune import magnitude_mask, pruned_count, semi_structured_mask
 from pvq.qat import apply_lsq
 from pvq.quantize import binarize, binary_scale, mse_scale, quantize, ternary_scale
-from pvq.train import Batches, reestimate_batchnorm, train
+from pvq.train import Batches, loader_length, reestimate_batchnorm, train
 
 #: the two orders of applying both methods to a tensor
 ORDERS = ("prune-then-quantize", "quantize-then-prune")
@@ -376,14 +379,14 @@ def fine_tune(model: nn.Module, loader: Batches, *, bits: int | None = None,
     sparsity = check_sparsity(sparsity)
     if bits is None and sparsity == 0:
         raise ValueError("nothing to compress: give bits, a sparsity > 0, or both")
-    if not 0.0 <= pruning_fraction <= 1.0:
-        raise ValueError(f"pruning_fraction must be in [0, 1], got {pruning_fraction}")
-    tuned = copy.deepcopy(model)
+    pruning_fraction = check_fraction(pruning_fraction, "pruning_fraction")
+    steps = loader_length(loader)
+    tuned = copy.deepcopy(check_module(model))
     if bits is not None:
         apply_lsq(tuned, bits)
     callbacks = []
     if sparsity > 0:
-        end_step = round(pruning_fraction * epochs * len(loader))
+        end_step = round(pruning_fraction * check_int(epochs, "epochs", 1) * steps)
         callbacks.append(GradualMagnitudePruning(tuned, sparsity, end_step=end_step,
                                                  update_every=update_every))
     train(tuned, loader, epochs=epochs, lr=lr, seed=seed, callbacks=callbacks,
@@ -415,12 +418,11 @@ def fine_tune_in_order(model: nn.Module, loader: Batches, *, bits: int, sparsity
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if bits is None or sparsity == 0:
         raise ValueError("an order needs both bits and a sparsity > 0")
-    if not 0.0 <= pruning_fraction <= 1.0:
-        raise ValueError(f"pruning_fraction must be in [0, 1], got {pruning_fraction}")
+    pruning_fraction = check_fraction(pruning_fraction, "pruning_fraction")
     tuned = copy.deepcopy(model)
     common = {"epochs": epochs, "lr": lr, "seed": seed, "step_size_lr": step_size_lr,
               "bn_batches": bn_batches, "progress": False}
-    end_step = round(pruning_fraction * epochs * len(loader))
+    end_step = round(pruning_fraction * check_int(epochs, "epochs", 1) * loader_length(loader))
     if order == "prune-then-quantize":
         pruner = GradualMagnitudePruning(tuned, sparsity, end_step=end_step,
                                          update_every=update_every)
@@ -480,6 +482,8 @@ def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
     the job alone, for ``pvq.parallel.parallel_map``)."""
     from pvq.finetune import per_example_correct
 
+    if not (isinstance(job, tuple) and len(job) == 3):
+        raise TypeError(f"job must be a tuple (bits, sparsity, order), got {job!r}")
     bits, sparsity, order = job
     baseline, loaders = _headroom_setup()
     model = post_training(baseline, loaders.train, bits=bits, sparsity=sparsity, order=order)
@@ -494,6 +498,9 @@ def trained_test_correct(job: tuple[str, int | None, float, float, int, int]) ->
     ``pvq.parallel.parallel_map`` may run the jobs in other processes."""
     from pvq.finetune import per_example_correct
 
+    if not (isinstance(job, tuple) and len(job) == 6):
+        raise TypeError(f"job must be a tuple (method, bits, sparsity, lr, seed, epochs), "
+                        f"got {job!r}")
     method, bits, sparsity, lr, seed, epochs = job
     baseline, loaders = _headroom_setup()
     model = fine_tune_combined(baseline, loaders.train, method=method, bits=bits,

@@ -37,7 +37,8 @@ from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler, TensorDataset
 from torch.utils.data.dataloader import default_collate
 
-from pvq._validation import check_bits, check_int, check_positive
+from pvq._validation import (call_model, check_bits, check_fraction, check_int, check_module,
+                             check_positive)
 from pvq.compression import equivalent_sparsity
 from pvq.data import DigitsLoaders
 from pvq.layers import compressible_layers
@@ -45,7 +46,7 @@ from pvq.pruning_schedule import GradualMagnitudePruning
 from pvq.qat import apply_lsq, lsq_quantizers
 from pvq.representations import compare_layers
 from pvq.stats import PairedGap, paired_bootstrap
-from pvq.train import Batches, reestimate_batchnorm, train
+from pvq.train import Batches, checked_batches, loader_length, reestimate_batchnorm, train
 
 #: the two ways to compress, named as in ``pvq.plotting.COLORS``
 METHODS = ("quantization", "pruning")
@@ -76,11 +77,43 @@ class Budget:
     bn_batches: int = 20
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.pruning_fraction <= 1.0:
-            raise ValueError(f"pruning_fraction must be in [0, 1], got {self.pruning_fraction}")
+        check_fraction(self.pruning_fraction, "pruning_fraction")
         check_positive(self.step_size_lr, "step_size_lr")
         for name in ("epochs", "update_every", "bn_batches"):
             check_int(getattr(self, name), name, 1)
+
+
+def _check_loaders(loaders: object) -> DigitsLoaders:
+    if not isinstance(loaders, DigitsLoaders):
+        raise TypeError(f"loaders must be a pvq.data.DigitsLoaders (train, calibration, test), "
+                        f"got {type(loaders).__name__}")
+    return loaders
+
+
+def _check_budget(budget: object) -> Budget:
+    if not isinstance(budget, Budget):
+        raise TypeError(f"budget must be a pvq.finetune.Budget, got {type(budget).__name__}")
+    return budget
+
+
+def _check_records(records: object, *columns: str) -> pd.DataFrame:
+    """Records as ``run``, ``sweep`` and ``uncompressed_runs`` return them, with ``columns``."""
+    if not isinstance(records, pd.DataFrame):
+        raise TypeError(f"records must be a pandas DataFrame of runs (sweep, grid_sweep), "
+                        f"got {type(records).__name__}")
+    missing = [column for column in ("method", "stage", *columns) if column not in records]
+    if missing:
+        raise ValueError(f"records lack the columns {missing}")
+    return records
+
+
+def _seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise TypeError(f"seeds must be a collection of integers, got {seeds!r}")
+    seeds = tuple(check_int(seed, "seeds", 0) for seed in seeds)
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    return seeds
 
 
 def _check_method(method: object) -> str:
@@ -137,9 +170,9 @@ def fine_tune(model: nn.Module, method: str, bits: int, loader: Batches, *, lr: 
     For quantization ``model`` may also be ``compress(fp32_model, "quantization", bits)``: LSQ
     then starts from its step sizes (the same MSE scales, without computing them again).
     """
-    bits = check_bits(bits)
-    tuned = copy.deepcopy(model)
-    end_step = round(budget.pruning_fraction * budget.epochs * len(loader))
+    bits, budget = check_bits(bits), _check_budget(budget)
+    tuned = copy.deepcopy(check_module(model))
+    end_step = round(budget.pruning_fraction * budget.epochs * loader_length(loader))
     callbacks = _compress(tuned, method, bits, end_step=end_step,
                           update_every=budget.update_every)
     train(tuned, loader, epochs=budget.epochs, lr=lr, seed=seed, callbacks=callbacks,
@@ -165,6 +198,7 @@ def run(model: nn.Module, method: str, bits: int, loaders: DigitsLoaders, *, lr:
     test_accuracy, test_correct`` (``per_example_correct`` on ``loaders.test``, the paired data
     of ``paired_gap_table``) and the compressed ``model`` itself.
     """
+    loaders, budget = _check_loaders(loaders), _check_budget(budget)
     if lr is None:
         compressed = post_training(model, method, bits, loaders.train,
                                    bn_batches=budget.bn_batches)
@@ -183,7 +217,10 @@ def sweep(model: nn.Module, loaders: DigitsLoaders, *, methods: Iterable[str] = 
     """``run`` for every method, learning rate, seed and bit-width (only seed 0 for
     ``lr=None``, which has no randomness): one row per run, the models in column ``model``."""
     methods, bits = [_check_method(m) for m in methods], [check_bits(b) for b in bits]
-    lrs, seeds = tuple(lrs), tuple(seeds)
+    loaders, seeds = _check_loaders(loaders), _seeds(seeds)
+    lrs = tuple(None if lr is None else check_positive(lr, "lrs") for lr in lrs)
+    if not (methods and bits and lrs):
+        raise ValueError("methods, bits and lrs must not be empty")
     records = []
     for method in methods:
         # LSQ's MSE scales are computed once per bit-width, not once per run
@@ -201,9 +238,9 @@ def grid_sweep(model: nn.Module, loaders: DigitsLoaders,
                seeds: Iterable[int] = (0,), budget: Budget = Budget()) -> pd.DataFrame:
     """``sweep`` of each method over its own learning-rate grid ``grids[method]`` (fine-tuned
     runs only, every level and seed): the records ``choose_learning_rates`` picks from."""
-    if not grids:
-        raise ValueError("grids must name at least one method")
-    bits, seeds = tuple(bits), tuple(seeds)
+    if not isinstance(grids, Mapping) or not grids:
+        raise ValueError("grids must map at least one method to its learning rates")
+    bits, seeds = tuple(bits), _seeds(seeds)
     frames = []
     for method, grid in grids.items():
         grid = tuple(check_positive(lr, "grids' learning rates") for lr in grid)
@@ -217,6 +254,7 @@ def grid_sweep(model: nn.Module, loaders: DigitsLoaders,
 def choose_learning_rates(records: pd.DataFrame) -> dict[str, float]:
     """Per method, the learning rate with the highest calibration accuracy averaged over all
     its levels and seeds (fine-tuned records only; a tie goes to the smaller rate)."""
+    _check_records(records, "lr", "calibration_accuracy")
     tuned = records[records["stage"] == "fine-tuned"]
     if tuned.empty:
         raise ValueError("records hold no fine-tuned run")
@@ -237,6 +275,8 @@ def at_chosen_rates(model: nn.Module, loaders: DigitsLoaders, records: pd.DataFr
     ``budget`` must be the one ``records`` were trained with; ``model`` the one they started
     from.
     """
+    _check_records(records, "lr", "calibration_accuracy")
+    loaders = _check_loaders(loaders)
     seeds = tuple(check_int(seed, "seeds", 0) for seed in seeds)
     if not seeds:
         raise ValueError("seeds is empty")
@@ -262,6 +302,7 @@ def accuracy_table(records: pd.DataFrame, *, column: str = "test_accuracy") -> p
     number of seeds. Columns are named ``PTQ``, ``one-shot``, ``LSQ``, ``LSQ std``, ...
     Each method and stage must come with one learning rate only.
     """
+    _check_records(records, "bits")
     if column not in records:
         raise ValueError(f"column must be one of {list(records.columns)}, got {column!r}")
     table = pd.DataFrame(index=pd.Index(sorted(records["bits"].unique(), reverse=True),
@@ -286,6 +327,7 @@ def representation_table(original: nn.Module, records: pd.DataFrame,
     """``pvq.representations.compare_layers`` of each record's ``model`` against ``original``
     on ``inputs``: one row per model and layer, with the record's method, stage, bits, lr and
     seed, the layer, ``snr_db`` and ``cka``."""
+    _check_records(records, "bits", "lr", "seed", "model")
     keys = ["method", "stage", "bits", "lr", "seed"]
     rows = [compare_layers(original, record["model"], inputs).reset_index().assign(
         **{key: record[key] for key in keys}) for _, record in records.iterrows()]
@@ -298,7 +340,8 @@ def fine_tune_uncompressed(model: nn.Module, loader: Batches, *, lr: float, seed
                            budget: Budget = Budget()) -> nn.Module:
     """A copy of ``model`` fine-tuned in FP32 with the same loop and ``budget`` as
     ``fine_tune``: how far the representations drift from training alone, without compression."""
-    tuned = copy.deepcopy(model)
+    budget = _check_budget(budget)
+    tuned = copy.deepcopy(check_module(model))
     train(tuned, loader, epochs=budget.epochs, lr=lr, seed=seed,
           bn_batches=budget.bn_batches, progress=False)
     return tuned
@@ -309,9 +352,10 @@ def uncompressed_runs(model: nn.Module, loaders: DigitsLoaders, *, lrs: Iterable
     """``fine_tune_uncompressed`` at every rate and seed, as records like ``run``'s: method
     ``"fp32"``, stage ``"fine-tuned"``, bits 32, sparsity 0 (the control for representations:
     the drift that training alone causes)."""
-    lrs, seeds = tuple(check_positive(lr, "lrs") for lr in lrs), tuple(seeds)
-    if not lrs or not seeds:
-        raise ValueError("lrs and seeds must not be empty")
+    lrs, seeds = tuple(check_positive(lr, "lrs") for lr in lrs), _seeds(seeds)
+    loaders = _check_loaders(loaders)
+    if not lrs:
+        raise ValueError("lrs must not be empty")
     return pd.DataFrame([_record(fine_tune_uncompressed(model, loaders.train, lr=lr, seed=seed,
                                                         budget=budget),
                                  loaders, method="fp32", stage="fine-tuned", bits=32,
@@ -331,17 +375,17 @@ def _in_order(loader: Batches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(labels), loader.batch_size):
             yield inputs[start:start + loader.batch_size], labels[start:start + loader.batch_size]
     else:
-        yield from loader
+        yield from checked_batches(loader)
 
 
 def per_example_correct(model: nn.Module, loader: Batches) -> np.ndarray:
     """Whether ``model`` (in eval mode, no gradients) classifies each example of ``loader``
     correctly, in the loader's order: the paired data of ``pvq.stats``."""
-    was_training = model.training
+    was_training = check_module(model).training
     model.eval()
     try:
         with torch.no_grad():
-            outcome = [(model(inputs).argmax(dim=1) == labels).numpy()
+            outcome = [(call_model(model, inputs, "loader's inputs").argmax(dim=1) == labels).numpy()
                        for inputs, labels in _in_order(loader)]
     finally:
         model.train(was_training)
@@ -376,6 +420,7 @@ def paired_gap_table(records: pd.DataFrame, *, groups: np.ndarray | None = None,
     ``records`` need a ``test_correct`` column (``per_example_correct`` on the test loader) and
     one learning rate per method; ``groups`` labels the test examples made from one original.
     """
+    _check_records(records, "bits", "seed")
     if "test_correct" not in records:
         raise ValueError("records need a test_correct column (per_example_correct)")
     tuned = records[records["stage"] == "fine-tuned"]
@@ -413,6 +458,7 @@ def accuracy_intervals(records: pd.DataFrame, *, groups: np.ndarray | None = Non
     """Per method, stage, level and learning rate of ``records`` (which need ``test_correct``):
     ``name`` (``NAMES``, else the method), the mean test accuracy over seeds with its
     ``accuracy_interval`` (``low``, ``high``) and the number of ``seeds``."""
+    _check_records(records, "bits", "lr")
     if "test_correct" not in records:
         raise ValueError("records need a test_correct column (per_example_correct)")
     if records.empty:

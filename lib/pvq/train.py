@@ -59,6 +59,14 @@ def checked_batches(loader: Batches, name: str = "loader") -> Iterator[tuple[tor
         yield inputs, labels
 
 
+def loader_length(loader: Batches, name: str = "loader") -> int:
+    """The number of batches of ``loader`` (at least one): it must have a length."""
+    if not hasattr(loader, "__len__"):
+        raise TypeError(f"{name} must have a length (a DataLoader or a list of batches), "
+                        f"got {type(loader).__name__}")
+    return check_int(len(loader), f"len({name})", 1)
+
+
 def _loss(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``model`` on one checked batch; labels must name one of its outputs."""
     logits = call_model(model, inputs, "loader's inputs")
@@ -117,10 +125,7 @@ def train(
     if not 0.0 <= final_lr_fraction <= 1.0:
         raise ValueError(f"final_lr_fraction must be in [0, 1], got {final_lr_fraction}")
     seed = check_int(seed, "seed")
-    if not hasattr(loader, "__len__"):
-        raise TypeError(f"loader must have a length (a DataLoader or a list of batches), "
-                        f"got {type(loader).__name__}")
-    total_steps = epochs * check_int(len(loader), "len(loader)", 1)
+    total_steps = epochs * loader_length(loader)
     if bn_batches is not None:
         check_int(bn_batches, "bn_batches", 1)
     if not all(callable(callback) for callback in callbacks):
