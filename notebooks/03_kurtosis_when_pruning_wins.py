@@ -89,7 +89,9 @@ rng = np.random.default_rng(seed=0)
 # %% [markdown]
 # **Exercise 1.** Write `my_kurtosis(w)`: the sample kurtosis with the sample mean $\bar w$
 # and the biased (divide by $n$) moments,
+#
 # $$\hat\kappa = \frac{\frac1n \sum_i (w_i - \bar w)^4}{\big(\frac1n \sum_i (w_i - \bar w)^2\big)^2}.$$
+#
 # The check compares it with `pvq.metrics.kurtosis` on four tiny arrays.
 
 # %% [raw]

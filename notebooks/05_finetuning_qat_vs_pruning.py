@@ -641,8 +641,9 @@ check_answer("Exercise 2", answer_cka, representations.query(
 # `sqrt(p (1 - p) / 3600)`: which is larger, and why?
 
 # %% tags=["solution"]
-per_original = pd.Series(fp32_correct).groupby(source).mean()
-answer_se_originals = per_original.std(ddof=1) / np.sqrt(len(per_original))
+answer_se_originals = (pd.Series(fp32_correct).groupby(source).mean()  # one value per original
+                       .pipe(lambda per_original: per_original.std(ddof=1)
+                             / np.sqrt(per_original.size)))
 
 # %%
 accuracy = fp32_correct.mean()
