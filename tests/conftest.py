@@ -1,7 +1,27 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the session's job store."""
+
+import os
+import shutil
+import tempfile
 
 import pytest
 import torch
+
+
+def pytest_configure(config):
+    """One fresh job store per test session (``pvq.parallel``): a notebook run twice in the
+    session (nbval, then its student edition in the browser) computes its parallel jobs once.
+    Set here, in the controlling process, so every worker, kernel and JupyterLab inherits it."""
+    if not hasattr(config, "workerinput") and "PVQ_JOB_STORE" not in os.environ:
+        config._pvq_job_store = tempfile.mkdtemp(prefix="pvq-jobs-")
+        os.environ["PVQ_JOB_STORE"] = config._pvq_job_store
+
+
+def pytest_unconfigure(config):
+    store = getattr(config, "_pvq_job_store", None)
+    if store:
+        shutil.rmtree(store, ignore_errors=True)
+        del os.environ["PVQ_JOB_STORE"]
 
 
 @pytest.fixture(scope="module")

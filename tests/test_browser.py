@@ -1,5 +1,8 @@
-"""The course in a real browser: JupyterLab on loopback, each notebook run in headless Chromium;
-then the built course site, served on loopback, read page by page.
+"""The course in a real browser: JupyterLab on loopback, each notebook's student edition (what
+Binder opens) run top to bottom in headless Chromium, each unanswered exercise reporting itself;
+the masters' pairing and listing; then the built course site, served on loopback, read page by
+page. nbval runs the masters in the same session: their parallel jobs' results are kept
+(``pvq.parallel``'s session store), so the second run here does not compute them again.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it) and the pinned
 ``playwright`` package, which drives that executable (no browser download). Screenshots go to
@@ -18,9 +21,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 from lab_helpers import running_lab
 from site_helpers import build_site
+from student_helpers import assert_each_open_exercise_says_so, edition
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -53,6 +58,22 @@ NOTEBOOK_STATE_JS = """() => {
   return {pending, errors, widgets, status: kernel ? kernel.status : 'none'};
 }"""
 
+# each ``grader.check`` cell: its source and the text of its outputs
+CHECK_REPORTS_JS = """() => {
+  const reports = [];
+  for (const cell of window.jupyterapp.shell.currentWidget.content.model.cells) {
+    const source = cell.sharedModel.getSource();
+    if (cell.type !== 'code' || !source.startsWith('grader.check(')) continue;
+    let text = '';
+    for (let i = 0; i < cell.outputs.length; i++) {
+      const data = cell.outputs.get(i).data;
+      for (const key in data) if (typeof data[key] === 'string') text += data[key];
+    }
+    reports.push([source, text]);
+  }
+  return reports;
+}"""
+
 CONTROLS = ", ".join(f".jp-OutputArea-output {kind}" for kind in
                      (".widget-slider", ".widget-dropdown", ".widget-toggle-buttons"))
 # the source of the figure in the output area that holds the first controls
@@ -71,6 +92,15 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     for path in [*NOTEBOOKS, ROOT / "notebooks" / "jupytext.toml"]:
         shutil.copy(path, root / path.name)
+    with running_lab(root, "--LabApp.expose_app_in_browser=True") as (base, token):
+        yield base, token, root
+
+
+@pytest.fixture(scope="module")
+def student_lab(tmp_path_factory):
+    """JupyterLab serving the student edition, built as Binder builds it."""
+    root = tmp_path_factory.mktemp("student")
+    edition.build(root, NOTEBOOKS)
     with running_lab(root, "--LabApp.expose_app_in_browser=True") as (base, token):
         yield base, token, root
 
@@ -109,8 +139,9 @@ def browser():
 # the later notebooks run longest; started first, they leave this file's short tests for last,
 # when pytest-xdist gives a worker its next file (see the Makefile's --no-loadscope-reorder)
 @pytest.mark.parametrize("path", NOTEBOOKS[::-1], ids=lambda p: p.stem)
-def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
-    base, token, _ = lab
+def test_student_notebook_runs_in_jupyterlab_and_each_open_exercise_says_so(student_lab, browser,
+                                                                             path):
+    base, token, _ = student_lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # a workspace of its own: JupyterLab would otherwise reopen the earlier notebooks as tabs
     page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}")
@@ -127,6 +158,8 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, browser, path):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
     assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
+    if edition.is_otter_master(nbformat.read(path, as_version=4)):
+        assert_each_open_exercise_says_so(path, page.evaluate(CHECK_REPORTS_JS))
     if "ipywidgets" in path.read_text():
         assert state["widgets"] > 0, f"{path.name}: no widget output"
         # cells off screen are not drawn: scroll to the first cell whose outputs hold a widget

@@ -40,3 +40,30 @@ def test_bad_worker_counts_are_refused(workers):
 def test_the_function_must_be_callable():
     with pytest.raises(TypeError, match="function"):
         parallel_map(3, [1, 2])
+
+
+_calls: list[int] = []
+
+
+def _counted_square(x: int) -> int:
+    _calls.append(x)
+    return x * x
+
+
+def test_a_job_store_serves_a_second_run_and_only_the_same_job(monkeypatch, tmp_path):
+    monkeypatch.setenv("PVQ_JOB_STORE", str(tmp_path))
+    _calls.clear()
+    assert parallel_map(_counted_square, [2, 3], workers=1) == [4, 9]
+    assert parallel_map(_counted_square, [3, 2, 5], workers=1) == [9, 4, 25]
+    assert _calls == [2, 3, 5]  # computed once each; 5 was new
+    assert len(list(tmp_path.glob("*.pkl"))) == 3
+    # another function with the same job is another result
+    assert parallel_map(math.sqrt, [4.0], workers=1) == [2.0]
+
+
+def test_without_a_store_every_run_computes(monkeypatch):
+    monkeypatch.delenv("PVQ_JOB_STORE", raising=False)
+    _calls.clear()
+    parallel_map(_counted_square, [2], workers=1)
+    parallel_map(_counted_square, [2], workers=1)
+    assert _calls == [2, 2]

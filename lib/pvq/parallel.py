@@ -4,17 +4,27 @@ Each worker is a fresh (spawned, not forked: a Jupyter kernel holds threads and 
 process with one torch and one BLAS thread, so a job computes exactly what it computes in the
 notebook's own process; results come back in the order of the jobs. The workers start once
 (importing torch takes seconds) and serve every later call until the process exits.
+
+``PVQ_JOB_STORE`` names a directory where results are kept by job: the test command sets it to
+a fresh directory for one session, so a notebook run a second time in that session (in the
+browser after nbval) takes its jobs' results from the first run instead of computing them again.
+A result is found only for the same function, the same job, the same library source and the
+same CPU kernels (``torch.backends.cpu.get_cpu_capability()``); a learner never sets it.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from multiprocessing import get_context
+from pathlib import Path
 from typing import TypeVar
 
 from pvq._validation import check_int
@@ -55,6 +65,55 @@ def _pool(count: int) -> ProcessPoolExecutor:
     return pool
 
 
+@cache
+def _source_digest() -> str:
+    """A digest of the library's source: a stored result is stale once any module changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _store_path(function: Callable, job: object) -> Path | None:
+    store = os.environ.get("PVQ_JOB_STORE")
+    if not store:
+        return None
+    import torch
+
+    try:
+        key = pickle.dumps((function.__module__, function.__qualname__, job, _source_digest(),
+                            torch.backends.cpu.get_cpu_capability()))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None  # a job that cannot be pickled cannot go to a worker either; no store
+    return Path(store) / f"{hashlib.sha256(key).hexdigest()}.pkl"
+
+
+def _stored(path: Path | None) -> tuple[bool, object]:
+    if path is None or not path.exists():
+        return False, None
+    return True, pickle.loads(path.read_bytes())
+
+
+def _store(path: Path | None, result: object) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # written whole, then renamed: a reader in another process never sees half a result
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+        pickle.dump(result, handle)
+    os.replace(handle.name, path)
+
+
+def _map(function: Callable[[Job], Result], jobs: list[Job], count: int) -> list[Result]:
+    if count <= 1:
+        return [function(job) for job in jobs]
+    try:
+        return list(_pool(count).map(function, jobs))
+    except BrokenProcessPool:
+        _pool.cache_clear()  # a worker died (out of memory?): the next call starts afresh
+        raise
+
+
 def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
                  workers: int | None = None) -> list[Result]:
     """``[function(job) for job in jobs]`` on ``worker_count(workers)`` processes.
@@ -65,11 +124,12 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     if not callable(function):
         raise TypeError(f"function must be callable, got {type(function).__name__}")
     jobs = list(jobs)
-    count = min(worker_count(workers), len(jobs))
-    if count <= 1:
-        return [function(job) for job in jobs]
-    try:
-        return list(_pool(count).map(function, jobs))
-    except BrokenProcessPool:
-        _pool.cache_clear()  # a worker died (out of memory?): the next call starts afresh
-        raise
+    paths = [_store_path(function, job) for job in jobs]
+    results = [_stored(path) for path in paths]
+    missing = [i for i, (found, _) in enumerate(results) if not found]
+    computed = _map(function, [jobs[i] for i in missing],
+                    min(worker_count(workers), len(missing)))
+    for i, result in zip(missing, computed):
+        _store(paths[i], result)
+        results[i] = (True, result)
+    return [result for _, result in results]
