@@ -13,14 +13,26 @@
 #     name: python3
 # ---
 
+# %% [raw]
+# # ASSIGNMENT CONFIG
+# # otter-grader: `make student` turns this master into the student edition (see the README)
+# init_cell: true
+# check_all_cell: false
+# export_cell: false
+# run_tests: false
+# generate: false
+# tests:
+#   files: false
+#   ok_format: false
+
 # %% [markdown]
 # # 5. Fine-tuning: quantization-aware training against gradual pruning
 #
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 45 minutes (the code runs in about a minute on a laptop CPU). **You
-# need:** notebook 1 (the quantizer, the pruner, equal compression).
+# **Estimated time:** 75 minutes with the exercises (the code runs in about a minute on a
+# laptop CPU). **You need:** notebook 1 (the quantizer, the pruner, equal compression).
 #
 # ## Learning objectives
 # By the end of this notebook you can
@@ -37,6 +49,12 @@
 #    the paper's claim that pruning returns toward the original while QAT moves away; then look,
 #    layer by layer with a slider, at what happened to the weights themselves.
 #
+# You write the core of each step yourself, in seven graded exercises: the statistics that
+# BatchNorm re-estimation computes, LSQ's step-size gradient, Zhu & Gupta's cubic schedule,
+# McNemar's paired test and linear CKA, and two predictions you commit to before a cell reveals
+# the answer. Each check runs your code on a tiny input and compares it with the course library
+# `pvq`; it says "correct", or exactly what differs. No later cell uses your answers.
+#
 # The paper runs this on ImageNet for days on GPUs. We run it for real on a small CNN and 8x8
 # digits, small enough for a laptop CPU: the conclusions are about *this* network and data set,
 # and the text says where they agree with the paper and where they do not.
@@ -47,12 +65,12 @@ import numpy as np
 import pandas as pd
 import torch
 from ipywidgets import SelectionSlider
+from scipy.stats import binomtest
 
 from pvq.baselines import baseline_loaders
 from pvq.combine import weight_snr
 from pvq.compression import equivalent_sparsity
 from pvq.data import digits_loaders, digits_split, distorted_digits_split
-from pvq.exercises import check_answer
 from pvq.finetune import (BITS, METHODS, NAMES, Budget, accuracy_interval, accuracy_intervals,
                           at_chosen_rates, compress, grid_sweep, learning_rate_choice,
                           paired_gap_table, per_example_correct, representation_table, sweep,
@@ -61,7 +79,7 @@ from pvq.layers import compressible_layers
 from pvq.plotting import COLORS, use_course_style
 from pvq.pruning_schedule import GradualMagnitudePruning, cubic_sparsity
 from pvq.qat import lsq_quantizers
-from pvq.representations import layer_outputs
+from pvq.stats import mcnemar
 from pvq.train import evaluate
 from pvq.widgets import figure_with_sliders
 from pvq.zoo import pretrained
@@ -149,7 +167,7 @@ assert grouped.gap < ceiling - 0.05 and grouped.high - grouped.low > naive.high 
 # is wider than the naive one.
 #
 # ## Before fine-tuning: PTQ and one-shot pruning
-# Equal compression over FP16 pairs b-bit weights with sparsity `1 - b/16`. Every Conv2d and
+# Equal compression over FP16 pairs $b$-bit weights with sparsity $1 - b/16$. Every Conv2d and
 # Linear weight is compressed, the first and last layer included. `pvq.finetune.compress` makes a
 # compressed copy: PTQ with the MSE-optimal scale per tensor, or one-shot magnitude pruning per
 # tensor. Nothing is trained. Every BatchNorm layer normalises with the mean and variance it saw
@@ -157,6 +175,84 @@ assert grouped.gap < ceiling - 0.05 and grouped.high - grouped.low > naive.high 
 # passes, no gradient step) is the standard repair, and the fine-tuning loop does it at its end
 # anyway. So *post-training* means compressed and re-estimated; the stale statistics are shown
 # for comparison.
+#
+# Re-estimation (`pvq.train.reestimate_batchnorm`) resets each BatchNorm's statistics and
+# averages them over $K$ training batches, every batch with the same weight (PyTorch's
+# `momentum=None`). For a channel whose values in batch $k$ are $x_{k1}, \dots, x_{km}$ (over
+# the images and pixels of the batch):
+#
+# $$\mu = \frac1K \sum_{k=1}^K \bar x_k, \qquad
+# \sigma^2 = \frac1K \sum_{k=1}^K \frac{1}{m-1} \sum_{i=1}^m (x_{ki} - \bar x_k)^2,
+# \qquad \bar x_k = \frac1m \sum_{i=1}^m x_{ki}.$$
+#
+# Each batch's variance is the unbiased one (divide by $m - 1$), and it is taken around that
+# batch's own mean: the average of the batch variances, not the variance of all values pooled.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_1
+
+# %% [markdown]
+# **Exercise 1.** Write `my_batchnorm_statistics(batches)`: `batches` is a list of NumPy arrays
+# of shape $(N_k, C, H, W)$, the inputs a BatchNorm layer sees in $K$ batches (the last one may
+# be smaller); return the pair `(mean, variance)`, two arrays of length $C$, as re-estimation
+# computes them (the formula above). The check feeds the same batches to a `torch.nn.BatchNorm2d`
+# through `pvq.train.reestimate_batchnorm` and compares its running mean and variance.
+#
+# *Hint: `x.mean(axis=(0, 2, 3))` averages a batch over all but the channel axis; `x.var` takes
+# `ddof=1` for the unbiased variance.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_batchnorm_statistics(batches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel: the mean of the batch means, the mean of the unbiased batch variances."""
+    # BEGIN SOLUTION
+    means = [x.mean(axis=(0, 2, 3)) for x in batches]
+    variances = [x.var(axis=(0, 2, 3), ddof=1) for x in batches]
+    return np.mean(means, axis=0), np.mean(variances, axis=0)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_batchnorm_statistics(my_batchnorm_statistics):
+    import numpy as np
+    import torch
+    from pvq.exercises import check_function
+    from pvq.train import reestimate_batchnorm
+
+    def reference(batches):
+        norm = torch.nn.BatchNorm2d(batches[0].shape[1]).double()
+        reestimate_batchnorm(norm, [(torch.from_numpy(x), torch.zeros(len(x), dtype=torch.int64))
+                                    for x in batches])
+        return np.stack([norm.running_mean.numpy(), norm.running_var.numpy()])
+
+    rng = np.random.default_rng(5)
+    equal = [rng.normal(1.0, 2.0, (3, 2, 2, 1)).round(2) for _ in range(3)]
+    unequal = [rng.normal(-0.5, 1.0, (4, 3, 1, 1)).round(2),
+               rng.normal(2.0, 0.5, (2, 3, 1, 1)).round(2)]
+    check_function("Exercise 1", my_batchnorm_statistics, reference,
+                   [(equal[:1],), (equal,), (unequal,)], rel_tol=1e-9, abs_tol=1e-12)
+
+
+test_batchnorm_statistics(my_batchnorm_statistics)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# With the library's re-estimation, the accuracies before any fine-tuning, with the statistics
+# from training (stale) and re-estimated:
 
 # %%
 stale = pd.DataFrame({NAMES[method, "post-training"]: [per_example_correct(
@@ -189,9 +285,11 @@ assert post_table.loc[4, "PTQ"] < grouped.gap - 0.005 and post_table.loc[6, "one
 #
 # - **LSQ** (`pvq.qat`): every weight passes through a fake quantizer whose step size starts at
 #   the MSE scale (so step 0 *is* PTQ) and is learned by its own Adam optimiser, with the
-#   straight-through estimator for rounding and LSQ's gradient scale `1/sqrt(n Qp)`.
+#   straight-through estimator for rounding and LSQ's gradient scale $g = 1/\sqrt{n\,Q_P}$
+#   (both below, Exercise 2).
 # - **GMP** (`pvq.pruning_schedule`): the sparsity rises on Zhu & Gupta's cubic schedule from 0
-#   to its target, uniform over the layers, masks recomputed by magnitude every few steps.
+#   to its target, uniform over the layers, masks recomputed by magnitude every few steps
+#   (below, Exercises 3 and 4).
 #
 # **What this notebook runs, and what it does not.** A study with every level, a wide grid and
 # several epochs takes about ten minutes on two cores (`scripts/bench_headroom.py`, results in
@@ -228,6 +326,126 @@ print("smallest MSE step size at 8 and 4 bits:", ptq_steps.round(4).to_dict())
 print(f"Adam's reach over {steps} steps: lr 1e-5 -> {1e-5 * steps:.5f}, "
       f"lr 1e-4 -> {budget.step_size_lr * steps:.4f}")
 
+# %% [markdown]
+# ### LSQ's step-size gradient
+# LSQ quantizes a tensor of $n$ weights on the $b$-bit grid $-Q_N, \dots, Q_P$ with
+# $Q_N = 2^{b-1}$ and $Q_P = 2^{b-1} - 1$, with one learnable step size $s$:
+#
+# $$\hat w = s \cdot \mathrm{clip}\big(\mathrm{round}(w / s),\ -Q_N,\ Q_P\big).$$
+#
+# Rounding has a zero derivative almost everywhere. The straight-through estimator treats it as
+# the identity, which gives the derivative of $\hat w$ with respect to the step (Esser et al.,
+# eq. 3):
+#
+# $$\frac{\partial \hat w}{\partial s} = \begin{cases}
+# -Q_N & \text{if } w/s \le -Q_N,\\
+# \mathrm{round}(w/s) - w/s & \text{if } -Q_N < w/s < Q_P,\\
+# Q_P & \text{if } w/s \ge Q_P,
+# \end{cases}$$
+#
+# and the loss's gradient for the step sums over the tensor, scaled by $g = 1/\sqrt{n\,Q_P}$
+# so that the step moves in proportion to the weights:
+#
+# $$\frac{\partial L}{\partial s} = g \sum_{i=1}^n \frac{\partial L}{\partial \hat w_i}\,
+# \frac{\partial \hat w_i}{\partial s}.$$
+#
+# A weight inside the grid pulls the step by its rounding error; a clipped weight pulls it by a
+# whole grid end, so clipped weights push the step to grow.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_2
+
+# %% [markdown]
+# **Exercise 2.** Write `my_lsq_step_gradient(w, step, bits, upstream)`: the gradient
+# $\partial L / \partial s$ above, for weights `w` (a NumPy array of any shape), the step size
+# `step`, the bit-width `bits` and the upstream gradient `upstream` $= \partial L / \partial
+# \hat w$ (same shape as `w`), as a float. The check compares it with what torch's autograd
+# computes through the library's LSQ quantizer (`pvq.qat.lsq_quantize`) on six weights, one of
+# them exactly on the grid's upper end.
+#
+# *Hint: `np.where(condition, a, b)` picks per entry; nest two of them for the three cases.
+# `np.round` rounds as torch does.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_lsq_step_gradient(w: np.ndarray, step: float, bits: int, upstream: np.ndarray) -> float:
+    """dL/ds = g * sum(upstream * dw_hat/ds), LSQ's straight-through gradient for the step."""
+    # BEGIN SOLUTION
+    lowest, highest = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    ratio = w / step
+    per_weight = np.where(ratio <= lowest, lowest,
+                          np.where(ratio >= highest, highest, np.round(ratio) - ratio))
+    return float(np.sum(upstream * per_weight) / np.sqrt(w.size * highest))
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_lsq_step_gradient(my_lsq_step_gradient):
+    import numpy as np
+    import torch
+    from pvq.exercises import check_function
+    from pvq.qat import lsq_quantize
+
+    def autograd(w, step, bits, upstream):
+        s = torch.tensor(step, dtype=torch.float64, requires_grad=True)
+        w_hat = lsq_quantize(torch.from_numpy(w), s, bits)
+        (w_hat * torch.from_numpy(upstream)).sum().backward()
+        return s.grad.item()
+
+    w = np.array([-1.3, -0.6, -0.1, 0.2, 0.5, 0.9])  # at step 0.5 and 2 bits: 0.5 is on Q_P
+    upstream = np.array([0.3, -0.2, 0.5, 1.0, -0.4, 0.1])
+    check_function("Exercise 2", my_lsq_step_gradient, autograd,
+                   [(w, 0.5, 2, upstream), (w, 0.3, 3, upstream), (w, 0.05, 4, upstream),
+                    (w.reshape(2, 3), 0.2, 3, upstream.reshape(2, 3))], rel_tol=1e-9)
+
+
+test_lsq_step_gradient(my_lsq_step_gradient)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# ### Gradual pruning's schedule
+# Zhu & Gupta raise the sparsity from $s_i$ at step $t_0$ to $s_f$ at step $t_0 + n\,\Delta t$,
+# updating the masks every $\Delta t$ steps, on a cubic:
+#
+# $$s_t = s_f + (s_i - s_f)\left(1 - \frac{t - t_0}{n\,\Delta t}\right)^3
+# \quad \text{for } t_0 \le t \le t_0 + n\,\Delta t,$$
+#
+# and $s_f$ after it. Here $s_i = 0$, $t_0 = 0$, $s_f = 0.75$ and the schedule ends at
+# `end_step`, the step printed above.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_3
+
+# %% [markdown]
+# **Exercise 3.** *Predict, then run.* At which share of the pruning phase (from step 0 to
+# `end_step`) do the masks reach half of the final sparsity, $s_t = s_f / 2$? Set
+# `predicted_half_share` to `"a tenth"`, `"a fifth"`, `"a half"` or `"four fifths"` *before*
+# you run the next cell, which draws the schedule and prints the step.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_half_share = "a fifth"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
+
 # %%
 schedule_steps = np.arange(steps + 1)
 pruner = GradualMagnitudePruning(pretrained("digits_cnn_small"), 0.75, end_step=end_step,
@@ -237,16 +455,96 @@ ax.plot(schedule_steps, [cubic_sparsity(int(t), 0.75, begin_step=0, end_step=end
                          for t in schedule_steps], color=COLORS["data"], label="cubic target")
 ax.step(schedule_steps, [pruner.target_sparsity(int(t)) for t in schedule_steps], where="post",
         color=COLORS["pruning"], label=f"masks (updated every {budget.update_every} steps)")
+half_step = next(int(t) for t in schedule_steps
+                 if cubic_sparsity(int(t), 0.75, begin_step=0, end_step=end_step) >= 0.375)
+ax.plot(half_step, 0.375, "ko", label=f"half of 75 % at step {half_step}")
 ax.set_xlabel("optimiser step")
 ax.set_ylabel("sparsity of every layer")
 ax.legend()
 plt.show()
+print(f"half of the final sparsity at step {half_step} of {end_step}: "
+      f"{half_step / end_step:.3f} of the pruning phase")
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_half_share(predicted_half_share, end_step):
+    from pvq.exercises import check_choice
+    from pvq.pruning_schedule import cubic_sparsity
+    half = next(t for t in range(end_step + 1)
+                if cubic_sparsity(t, 0.75, begin_step=0, end_step=end_step) >= 0.375)
+    shares = {"a tenth": 0.1, "a fifth": 0.2, "a half": 0.5, "four fifths": 0.8}
+    nearest = min(shares, key=lambda name: abs(shares[name] - half / end_step))
+    check_choice("Exercise 3", predicted_half_share, nearest, list(shares))
+
+
+test_half_share(predicted_half_share, end_step)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %% [markdown]
 # *Takeaway: gradual pruning removes most weights early, while the network can still adapt, and
-# the last few slowly; for the last quarter of the steps the network trains at its final 75 %
-# sparsity.*
-#
+# the last few slowly (half of the final sparsity is reached after about a fifth of the pruning
+# phase: $(1 - t/T)^3 = 1/2$ gives $t/T = 1 - 2^{-1/3}$); for the last quarter of the steps the
+# network trains at its final 75 % sparsity.*
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_4
+
+# %% [markdown]
+# **Exercise 4.** Write `my_cubic_sparsity(step, final_sparsity, end_step)`: the target
+# $s_t$ of the formula above with $s_i = 0$ and $t_0 = 0$, so $n\,\Delta t$ is `end_step`;
+# from `end_step` on it stays at `final_sparsity`. The check compares it with
+# `pvq.pruning_schedule.cubic_sparsity` at steps before, inside and after the pruning phase.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_cubic_sparsity(step: int, final_sparsity: float, end_step: int) -> float:
+    """Zhu & Gupta's target s_f (1 - (1 - t / end_step)^3), and s_f from end_step on."""
+    # BEGIN SOLUTION
+    if step >= end_step:
+        return final_sparsity
+    remaining = 1 - step / end_step
+    return final_sparsity * (1 - remaining**3)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_cubic_sparsity(my_cubic_sparsity):
+    from pvq.exercises import check_function
+    from pvq.pruning_schedule import cubic_sparsity
+
+    def reference(step, final_sparsity, end_step):
+        return cubic_sparsity(step, final_sparsity, begin_step=0, end_step=end_step)
+
+    check_function("Exercise 4", my_cubic_sparsity, reference,
+                   [(0, 0.75, 100), (10, 0.75, 100), (37, 0.5, 80), (99, 0.75, 100),
+                    (100, 0.75, 100), (250, 0.875, 100)], rel_tol=1e-12, abs_tol=1e-15)
+
+
+test_cubic_sparsity(my_cubic_sparsity)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
 # ## A learning rate for each method, chosen on calibration data inside its grid
 # The two methods need not like the same learning rate. Each gets a grid of four rates, a factor
 # of about 3 apart, around where a first look at this one-epoch budget put its best (the full
@@ -258,6 +556,26 @@ plt.show()
 # %%
 GRIDS = {"quantization": (0.0003, 0.001, 0.003, 0.01), "pruning": (0.03, 0.1, 0.3, 1.0)}
 SELECTION_SEEDS, SEEDS = (0, 1), (0, 1, 2, 3, 4)
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_5
+
+# %% [markdown]
+# **Exercise 5.** *Predict, then run.* LSQ starts from PTQ, close to the original network; GMP
+# must recover from removing three weights in four. Which learning rate will the calibration
+# data pick? Set `predicted_rates` to `"GMP's many times larger"`, `"about the same"` or
+# `"LSQ's many times larger"` (many times: at least 3) *before* you run the next two cells,
+# which train both methods over their grids and plot the choice.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_rates = "GMP's many times larger"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -284,6 +602,29 @@ ax.set_xlabel("weight learning rate")
 ax.set_ylabel("calibration accuracy (4 b / 75 %)")
 ax.legend()
 plt.show()
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_rate_prediction(predicted_rates, grid):
+    from pvq.exercises import check_choice
+    from pvq.finetune import learning_rate_choice
+    chosen = learning_rate_choice(grid)["lr"]
+    ratio = chosen["pruning"] / chosen["quantization"]
+    truth = ("GMP's many times larger" if ratio >= 3 else
+             "LSQ's many times larger" if ratio <= 1 / 3 else "about the same")
+    check_choice("Exercise 5", predicted_rates, truth,
+                 ["GMP's many times larger", "about the same", "LSQ's many times larger"])
+
+
+test_rate_prediction(predicted_rates, grid)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -383,8 +724,89 @@ plt.show()
 # (`BENCHMARKS.md`) finds a smaller gap at 4 bits that still excludes zero, and one that grows
 # from 6 to 3 bits.
 #
-# Did LSQ's step sizes learn anything with lr 1e-4? Their relative change from the MSE scales,
-# the largest over the four layers, per seed:
+# ### A test on one pair of runs: McNemar
+# The bootstrap gives an interval. The classical *test* of two classifiers on the same examples
+# is McNemar's: only the examples on which they disagree carry information. Of those, $n_{AB}$
+# have A right and B wrong, $n_{BA}$ the reverse. If both classifiers were equally accurate,
+# each disagreement would go either way with probability $1/2$, so $n_{AB}$ follows a binomial
+# distribution $\mathrm{Bin}(n_{AB} + n_{BA}, 1/2)$; the exact test's two-sided p-value is the
+# binomial test's.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_6
+
+# %% [markdown]
+# **Exercise 6.** Write `my_mcnemar(a, b)`: `a` and `b` are 0/1 arrays, which examples
+# classifier A and classifier B got right; return the triple `(n_ab, n_ba, pvalue)` with the
+# exact two-sided p-value. The check compares it with `pvq.stats.mcnemar` on three pairs of
+# twelve examples.
+#
+# *Hint: `(a == 1) & (b == 0)` marks the examples A alone got right; `binomtest(k, n, 0.5)`
+# (`scipy.stats.binomtest`, imported at the top) has a `pvalue`.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_mcnemar(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
+    """Discordant pairs n_ab, n_ba and the exact p-value of Bin(n_ab + n_ba, 1/2) at n_ab."""
+    # BEGIN SOLUTION
+    n_ab = int(np.sum((a == 1) & (b == 0)))
+    n_ba = int(np.sum((a == 0) & (b == 1)))
+    return n_ab, n_ba, binomtest(n_ab, n_ab + n_ba, 0.5).pvalue
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_mcnemar(my_mcnemar):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.stats import mcnemar
+
+    def reference(a, b):
+        return np.array(mcnemar(a, b), dtype=float)
+
+    a = np.array([1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1])
+    b = np.array([1, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1])
+    c = np.array([0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1])
+    check_function("Exercise 6", my_mcnemar, reference, [(a, b), (b, a), (a, c)],
+                   rel_tol=1e-9)
+
+
+test_mcnemar(my_mcnemar)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# The library's test on seed 0 of each method, on the 3,600 test images:
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+seed_0 = tuned.query("seed == 0").set_index("method")["test_correct"]
+seed_0_test = mcnemar(seed_0["quantization"], seed_0["pruning"])
+print(f"LSQ right and GMP wrong: {seed_0_test.n_ab}; the reverse: {seed_0_test.n_ba}; "
+      f"p-value {seed_0_test.pvalue:.2g}")
+assert seed_0_test.n_ab > seed_0_test.n_ba and seed_0_test.pvalue < 0.001
+
+# %% [markdown]
+# McNemar's test assumes independent examples, and ours are not: the 10 copies of one original
+# tend to go together, so its p-value is too small. Here the verdict is the same as the
+# bootstrap's, but the course bases its claims on the bootstrap that resamples originals.
+#
+# ### Did LSQ's step sizes learn anything?
+# With lr 1e-4? Their relative change from the MSE scales, the largest over the four layers,
+# per seed:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -427,8 +849,70 @@ print("top-1 test accuracy (%) at 4 bits / 75 % sparsity\n" + context.round(1).t
 # this with `pvq.representations.compare_layers`: on 512 calibration images, each Conv2d /
 # Linear layer's output is compared with the original's by its **SNR** (dB; sensitive to any
 # change, scale included) and by **linear CKA** (Kornblith et al. 2019; 1 means the same
-# features up to a rotation and a common scale).
+# features up to a rotation and a common scale). For the outputs $X$ ($n \times p$) and $Y$
+# ($n \times q$) of two networks on the same $n$ images, columns centred (each feature's mean
+# over the images subtracted),
 #
+# $$\mathrm{CKA}(X, Y) = \frac{\lVert Y^\top X \rVert_F^2}
+# {\lVert X^\top X \rVert_F \, \lVert Y^\top Y \rVert_F},$$
+#
+# with $\lVert\cdot\rVert_F$ the Frobenius norm (the root of the sum of squared entries).
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_7
+
+# %% [markdown]
+# **Exercise 7.** Write `my_linear_cka(x, y)` for two NumPy arrays with the same number of
+# rows: centre the columns of each, then apply the formula. The check compares it with
+# `pvq.representations.linear_cka` on three pairs of six rows, one of them a rotated, scaled and
+# shifted copy (CKA 1).
+#
+# *Hint: `x - x.mean(axis=0)` centres the columns; `np.linalg.norm` of a matrix is its
+# Frobenius norm.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on column-centred x and y."""
+    # BEGIN SOLUTION
+    x = x - x.mean(axis=0)
+    y = y - y.mean(axis=0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_linear_cka(my_linear_cka):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.representations import linear_cka
+    rng = np.random.default_rng(7)
+    x = rng.normal(0.0, 1.0, (6, 3)).round(2)
+    y = rng.normal(0.0, 1.0, (6, 2)).round(2)
+    turn = np.array([[0.6, -0.8, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]])  # a rotation
+    check_function("Exercise 7", my_linear_cka, linear_cka,
+                   [(x, y), (x, 3.0 * x @ turn + 1.5), (x, x[:, :1] ** 2)], rel_tol=1e-9)
+
+
+test_linear_cka(my_linear_cka)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
 # Training moves a network even without compression, and GMP trains at a much larger rate than
 # LSQ. The **control**: the FP32 network fine-tuned with the same budget, at each method's chosen
 # rate, two seeds each (`uncompressed_runs`). A compressed network that ends as far from the
@@ -592,71 +1076,6 @@ assert (weight_snrs.loc[convolutions, "GMP"] < weight_snrs.loc[convolutions, "on
 # with three weights in four gone the survivors must change to do it.
 
 # %% [markdown]
-# ## Exercises
-# Each exercise has a cell for your answer (replace the placeholder) and a check cell.
-#
-# **Exercise 1.** Implement Zhu & Gupta's cubic schedule yourself, for the runs above: initial
-# sparsity 0, final sparsity 0.75, from step 0 to `end_step`, as a NumPy array over
-# `schedule_steps` (after `end_step` it stays at 0.75). Then find the first step at which the
-# target reaches half of the final sparsity.
-#
-# *Hint: `s_t = s_f + (s_i - s_f) (1 - t / end_step)^3`; `np.minimum` keeps `t` from passing
-# `end_step`. For the second part solve `(1 - t / end_step)^3 = 1/2` and round up.*
-
-# %% tags=["solution"]
-answer_schedule = 0.75 * (1 - (1 - np.minimum(schedule_steps, end_step) / end_step) ** 3)
-answer_half_step = int(np.ceil(end_step * (1 - 0.5 ** (1 / 3))))
-
-# %%
-check_answer("Exercise 1a", answer_schedule, np.array(
-    [cubic_sparsity(int(t), 0.75, begin_step=0, end_step=end_step) for t in schedule_steps]),
-    rel_tol=1e-12, abs_tol=1e-12)
-check_answer("Exercise 1b", answer_half_step, next(
-    t for t in schedule_steps if cubic_sparsity(int(t), 0.75, begin_step=0,
-                                                end_step=end_step) >= 0.375))
-
-# %% [markdown]
-# **Exercise 2.** Linear CKA by hand. Below are the last layer's outputs (512 calibration
-# images x 10 logits) of the original network and of the seed-0 GMP network at 75 % sparsity,
-# with every column already centred. Compute
-# `CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)` and compare it with the table's value.
-
-# %%
-X, Y = (layer_outputs(model, x_calibration)["fc"].double().numpy()
-        for model in (baseline, seed0["GMP"]))
-X, Y = X - X.mean(axis=0), Y - Y.mean(axis=0)
-
-# %% tags=["solution"]
-answer_cka = np.linalg.norm(Y.T @ X) ** 2 / (np.linalg.norm(X.T @ X) * np.linalg.norm(Y.T @ Y))
-
-# %%
-check_answer("Exercise 2", answer_cka, representations.query(
-    "name == 'GMP' and seed == 0 and layer == 'fc'")["cka"].item(), rel_tol=1e-9)
-
-# %% [markdown]
-# **Exercise 3.** Why resample originals? Using `fp32_correct` and `source`, compute the FP32
-# network's accuracy on each of the 360 originals (the mean over its 10 copies), then the
-# standard error of the overall accuracy from those 360 values (`std(ddof=1) / sqrt(360)`).
-# Compare it with the standard error that treats the 3,600 images as independent,
-# `sqrt(p (1 - p) / 3600)`: which is larger, and why?
-
-# %% tags=["solution"]
-answer_se_originals = (pd.Series(fp32_correct).groupby(source).mean()  # one value per original
-                       .pipe(lambda per_original: per_original.std(ddof=1)
-                             / np.sqrt(per_original.size)))
-
-# %%
-accuracy = fp32_correct.mean()
-originals = np.bincount(source, weights=fp32_correct) / np.bincount(source)
-check_answer("Exercise 3", answer_se_originals,
-             originals.std(ddof=1) / np.sqrt(len(originals)), rel_tol=1e-9)
-print(f"standard error over originals {answer_se_originals:.4f}, "
-      f"images as independent {np.sqrt(accuracy * (1 - accuracy) / 3600):.4f}")
-
-# %% [markdown]
-# Copies of one original tend to be right or wrong together, so the 3,600 images carry less
-# information than 3,600 independent ones: the standard error over originals is the larger.
-#
 # ## Recap
 # - A comparison needs headroom: on the clean digits the large CNN is at the ceiling and no
 #   method can be told from another. On distorted digits with a small CNN, FP32 is clearly below
@@ -673,20 +1092,40 @@ print(f"standard error over originals {answer_se_originals:.4f}, "
 #   stays close and moves toward the original, not away: the paper's "QAT learns new
 #   representations" is not what this small experiment shows. The weights do not return: GMP's
 #   end further from the FP32 weights than one-shot pruning's.
+# - You wrote the pieces yourself: BatchNorm re-estimation (the mean of the batch means and of
+#   the unbiased batch variances), LSQ's straight-through step-size gradient, the cubic schedule
+#   (half of the final sparsity after about a fifth of the pruning phase), McNemar's exact test
+#   and linear CKA.
 #
 # **Next:** notebook 6 combines pruning and quantization and asks what hardware makes of each.
 #
 # ## References
-# - Kuzmin, Nagel, van Baalen, Behboodi, Blankevoort, "Pruning vs Quantization: Which is
-#   Better?", NeurIPS 2023, arXiv 2307.02973.
-# - Esser, McKinstry, Bablani, Appuswamy, Modha, "Learned Step Size Quantization", ICLR 2020,
-#   arXiv 1902.08153.
-# - Zhu and Gupta, "To prune, or not to prune: exploring the efficacy of pruning for model
-#   compression", arXiv 1710.01878, 2017.
-# - Kornblith, Norouzi, Lee, Hinton, "Similarity of Neural Network Representations Revisited",
-#   ICML 2019, arXiv 1905.00414.
-# - Efron and Tibshirani, *An Introduction to the Bootstrap*, Chapman & Hall, 1993 (the
+# - A. Kuzmin, M. Nagel, M. van Baalen, A. Behboodi, T. Blankevoort. *Pruning vs Quantization:
+#   Which is Better?* NeurIPS 2023. [arXiv:2307.02973](https://arxiv.org/abs/2307.02973); the
+#   authors' code:
+#   [Qualcomm-AI-research/pruning-vs-quantization](https://github.com/Qualcomm-AI-research/pruning-vs-quantization).
+# - S. K. Esser, J. L. McKinstry, D. Bablani, R. Appuswamy, D. S. Modha. *Learned Step Size
+#   Quantization*, ICLR 2020 (LSQ, its step-size gradient and gradient scale).
+#   [arXiv:1902.08153](https://arxiv.org/abs/1902.08153).
+# - Y. Bengio, N. Léonard, A. Courville. *Estimating or Propagating Gradients Through Stochastic
+#   Neurons for Conditional Computation*, 2013 (the straight-through estimator).
+#   [arXiv:1308.3432](https://arxiv.org/abs/1308.3432).
+# - M. Zhu, S. Gupta. *To prune, or not to prune: exploring the efficacy of pruning for model
+#   compression*, 2017 (gradual magnitude pruning, the cubic schedule).
+#   [arXiv:1710.01878](https://arxiv.org/abs/1710.01878).
+# - S. Ioffe, C. Szegedy. *Batch Normalization*, ICML 2015 (the running statistics that
+#   re-estimation recomputes). [arXiv:1502.03167](https://arxiv.org/abs/1502.03167).
+# - S. Kornblith, M. Norouzi, H. Lee, G. Hinton. *Similarity of Neural Network Representations
+#   Revisited*, ICML 2019 (linear CKA). [arXiv:1905.00414](https://arxiv.org/abs/1905.00414).
+# - B. Efron, R. J. Tibshirani. *An Introduction to the Bootstrap*, Chapman & Hall, 1993 (the
 #   percentile interval; resampling clusters when observations come in groups).
+#   [doi:10.1201/9780429246593](https://doi.org/10.1201/9780429246593).
+# - Q. McNemar. *Note on the sampling error of the difference between correlated proportions or
+#   percentages*, Psychometrika 12, 1947 (McNemar's test).
+#   [doi:10.1007/BF02295996](https://doi.org/10.1007/BF02295996).
+# - T. G. Dietterich. *Approximate Statistical Tests for Comparing Supervised Classification
+#   Learning Algorithms*, Neural Computation 10, 1998 (McNemar's test for two classifiers on one
+#   test set). [doi:10.1162/089976698300017197](https://doi.org/10.1162/089976698300017197).
 #
 # *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
 # Kernel > Shut Down Kernel.*

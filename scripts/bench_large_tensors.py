@@ -9,15 +9,28 @@ Prints a markdown section for BENCHMARKS.md (run by scripts/benchmark.py, or on 
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from bench_finetune import median_seconds
 
 from pvq.combine import compress
 from pvq.quantize import mse_scale
 
 MSE_SCALE_TARGET_SECONDS, TARGET_SIZE = 2.0, 10**7
+
+
+def median_seconds(task: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    task()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        task()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main() -> None:
