@@ -55,9 +55,6 @@ NAMES = {("quantization", "post-training"): "PTQ", ("pruning", "post-training"):
          ("quantization", "fine-tuned"): "LSQ", ("pruning", "fine-tuned"): "GMP"}
 #: the bit-widths the paper compares (sparsities 50, 62.5, 75, 81.25 and 87.5 %)
 BITS = (8, 6, 4, 3, 2)
-#: the weights' learning rates each method may choose from (on calibration accuracy): the
-#: digits baselines' own training rate and a tenth of it
-LEARNING_RATES = (0.01, 0.1)
 
 
 @dataclass(frozen=True)
