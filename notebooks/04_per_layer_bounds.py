@@ -219,8 +219,8 @@ test_output_snr(my_output_snr)
 
 # %%
 energy_conv2 = chunk_error(chunk.G, chunk.w, np.zeros_like(chunk.w))  # r = w^T G w
-print(f"chunk SNR with G: {layer_snr_db([chunk_error(chunk.G, chunk.w, w_rtn)], [energy_conv2]):.2f}"
-      f" dB")
+snr_conv2 = layer_snr_db([chunk_error(chunk.G, chunk.w, w_rtn)], [energy_conv2])
+print(f"chunk SNR with G: {snr_conv2:.2f} dB")
 
 # %% [markdown]
 # ## Quantization: the grid, and the lifting trick
@@ -689,10 +689,10 @@ for pruned in range(4):
 # *Takeaway: a node's bound is below the error of every support the node holds; a node whose
 # bound reaches the incumbent's error is discarded without a look inside.*
 #
-# The library's perspective bound is tighter than this one because it keeps the budget (in
-# relaxed form), so it discards more nodes; the logic of the search is the same. On the real
-# 32-input chunk above at 4-bit compression ($k = 8$), the search looks at a tiny fraction of
-# the supports and closes the gap:
+# The library's perspective bound is never weaker than this one (with the budget dropped it
+# would equal it) and it keeps the budget in relaxed form, so it can discard more nodes; the
+# logic of the search is the same. On the real 32-input chunk above at 4-bit compression
+# ($k = 8$), the search looks at a tiny fraction of the supports and closes the gap:
 
 # %%
 lower_conv2, upper_conv2 = pruning_box(W_conv2)
@@ -953,14 +953,15 @@ print(chunk_table.prune_winner.value_counts().to_string())
 #    input slice's MSE scale; a quantizer that chooses its scale for the output error (or
 #    another granularity) is a different problem, with a different bound.
 # 2. **$k$ non-zeros per chunk, not per layer.** Pruning keeps $\lfloor n b / 16 \rfloor$
-#    weights in every chunk of $n$ inputs. A pruner that spends more of the layer's budget on some output
-#    channels than on others can do better than the per-chunk optimum.
+#    weights in every chunk of $n$ inputs. A pruner that spends more of the layer's budget on
+#    some output channels than on others can do better than the per-chunk optimum.
 # 3. **The box.** Kept weights may move only within twice the layer's weight range
 #    (`pruning_box`), as in the paper; the exact search is exact inside that box.
 # 4. **Chunks are independent.** A layer's error is the sum over chunks, each optimised alone;
 #    the cross-terms between chunks $c_1, c_2$ of one output channel,
-#    $(\hat w - w)_{c_1}^\top X_{c_1}^\top X_{c_2} (\hat w - w)_{c_2}$, are left out. The real layer error of the combined solution can be
-#    smaller or larger; the bounds say nothing about it.
+#    $(\hat w - w)_{c_1}^\top X_{c_1}^\top X_{c_2} (\hat w - w)_{c_2}$, are left out. The real
+#    layer error of the combined solution can be smaller or larger; the bounds say nothing
+#    about it.
 # 5. **Metadata is not charged** (the paper's rule); the next section charges it.
 #
 # A "pruning" verdict reads the same way with the roles swapped: pruning's certified optimum
@@ -1191,24 +1192,25 @@ LAYER_WEIGHTS = {name: layer_problem(model, layer).w
                  for name, (model, layer) in zip(ORDER, COURSE_LAYERS)}
 chunk_table["name"] = chunk_table.model.map(SHORT) + " " + chunk_table.layer.str.replace(
     "blocks.", "b")
+CHUNK_SNR = {column: np.array([layer_snr_db([error], [energy])  # the layer SNR of one chunk
+                               for error, energy in zip(chunk_table[column], chunk_table.energy)])
+             for column in ("quant_heuristic", "quant_bound", "prune_exact")}
 
 
 # %%
 def draw_layer(layer):
-    rows, w = chunk_table[chunk_table["name"] == layer], LAYER_WEIGHTS[layer]
+    shown, w = (chunk_table["name"] == layer).to_numpy(), LAYER_WEIGHTS[layer]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     left.hist(w.ravel(), bins=101, log=True, color=COLORS["data"])
     left.set(xlabel="weight", ylabel="count (log scale)",
              title=f"{layer}: {w.size:,} weights, kurtosis (Pearson) {kurtosis(w):.1f}")
-    at = np.arange(len(rows))
-    snr = {column: np.array([layer_snr_db([error], [energy])  # each chunk alone
-                             for error, energy in zip(rows[column], rows.energy)])
-           for column in ("quant_heuristic", "quant_bound", "prune_exact")}
+    snr = {column: values[shown] for column, values in CHUNK_SNR.items()}
+    at = np.arange(shown.sum())
     right.scatter(at, snr["quant_heuristic"], marker="o", s=30,
                   color=COLORS["quantization"], label="quantization: achieved")
-    # a bound of zero error has an infinite SNR: not drawn
-    right.scatter(at, np.where(np.isinf(snr["quant_bound"]), np.nan, snr["quant_bound"]),
-                  marker="_", s=120, color=COLORS["quantization"], label="quantization: SDP bound")
+    bound = np.where(np.isinf(snr["quant_bound"]), np.nan, snr["quant_bound"])  # 0 error: not drawn
+    right.scatter(at, bound, marker="_", s=120, color=COLORS["quantization"],
+                  label="quantization: SDP bound")
     right.scatter(at, snr["prune_exact"], marker="D", s=30,
                   color=COLORS["pruning"], label="pruning: exact (certified)")
     right.set(xlabel="sampled chunk", ylabel="chunk SNR (dB)", xticks=at)
