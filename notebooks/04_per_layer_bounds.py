@@ -13,13 +13,26 @@
 #     name: python3
 # ---
 
+# %% [raw]
+# # ASSIGNMENT CONFIG
+# # otter-grader: `make student` turns this master into the student edition (see the README)
+# init_cell: true
+# check_all_cell: false
+# export_cell: false
+# run_tests: false
+# generate: false
+# tests:
+#   files: false
+#   ok_format: false
+
 # %% [markdown]
 # # 4. Per-layer bounds: the best any quantizer or pruner could do
 #
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 60 minutes (the code runs in a minute or two on a laptop CPU). **You
+# **Estimated time:** 75 minutes with the exercises (the code runs in a minute or two on a
+# laptop CPU). **You
 # need:** notebook 1 (the quantizer, the pruner, equal compression) and notebook 3 (why the
 # weight distribution alone does not settle the question, and what kurtosis measures).
 #
@@ -27,8 +40,8 @@
 # By the end of this notebook you can
 # 1. explain why comparing *one* quantization algorithm with *one* pruning algorithm says little
 #    about the *methods*, and how an achievable error plus a lower bound brackets each method;
-# 2. write a layer chunk's output error as a quadratic `E(w_hat) = (w_hat - w)^T G (w_hat - w)`
-#    and state the quantization and the equal-compression pruning problem on it;
+# 2. write a layer chunk's output error as a quadratic $E(\hat w) = (\hat w - w)^\top G
+#    (\hat w - w)$ and state the quantization and the equal-compression pruning problem on it;
 # 3. explain the lifting trick behind the semidefinite (SDP) lower bound for quantization, and
 #    why branch and bound gives the *exact* optimum for pruning, each on a 2-D picture;
 # 4. read a per-layer figure of SNR ranges on convolutional, linear and transformer layers,
@@ -36,6 +49,12 @@
 #    and where the data do not decide;
 # 5. count the bits a comparison leaves out (quantization's scales, pruning's mask) and say how
 #    a verdict moves when they are charged; state exactly what the bounds prove.
+#
+# You write the core of each step yourself, in six graded exercises: a chunk's output SNR, one
+# prediction about rounding, the lifted SDP relaxation for $n = 3$, one branch-and-bound node's
+# lower bound, the verdict rule, and the number of weights pruning keeps when its metadata are
+# charged. Each is followed at once by a check that runs your code on a tiny input and compares
+# it with the library `pvq`; it says "correct", or exactly what differs.
 
 # %%
 import itertools
@@ -47,17 +66,18 @@ import numpy as np
 import pandas as pd
 from ipywidgets import Dropdown
 
+from scipy.optimize import lsq_linear
+
 from pvq.bounds import (chunk_error, equal_compression_k, prune_branch_and_bound, prune_exact,
-                        pruning_box, quant_candidates, quant_sdp_bound, quant_sdp_relaxation,
-                        synthetic_chunk)
-from pvq.exercises import check_answer
+                        prune_heuristic, pruning_box, quant_candidates, quant_sdp_bound,
+                        quant_sdp_relaxation, synthetic_chunk)
 from pvq.layer_bounds import (BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, COURSE_LAYERS, UNDECIDED,
-                              chunk_scales, layer_problem, sample_chunks, snr_ranges,
-                              sweep_layers)
-from pvq.metadata import binary_entropy, scale_bits_per_weight
+                              chunk_scales, layer_problem, layer_snr_db, sample_chunks,
+                              snr_ranges, sweep_layers)
+from pvq.metadata import binary_entropy, pruning_k, scale_bits_per_weight
 from pvq.metrics import kurtosis
 from pvq.plotting import COLORS, use_course_style
-from pvq.quantize import grid_limits, mse_scale, quantize
+from pvq.quantize import grid_limits, mse_scale, quantization_grid, quantize
 from pvq.widgets import figure_with_sliders
 
 # %% [markdown]
@@ -78,7 +98,7 @@ use_course_style()
 # others (GPTQ, AdaRound), and pruned weights' loss can be absorbed by re-fitting the kept ones
 # (Optimal Brain Surgeon, SparseGPT). So "GPTQ beats SparseGPT on this layer" is a statement about two
 # algorithms. The paper asks about the methods: what is the *smallest* output error that any
-# b-bit grid, or any k-sparse weight vector, can reach on a layer? We cannot always compute it,
+# $b$-bit grid, or any $k$-sparse weight vector, can reach on a layer? We cannot always compute it,
 # but we can bracket it:
 #
 # - an **achievable** error (a good heuristic's), an upper bound on the best error;
@@ -87,28 +107,30 @@ use_course_style()
 # If quantization's achievable SNR is above pruning's lower bound on the error (its best
 # possible SNR), no pruning algorithm can match the quantizer we found, and the other way
 # round; if the two ranges overlap, the bounds do not decide. "Any algorithm" holds only for
-# the problem as posed: the quantization scale fixed before the search, k non-zeros per chunk,
+# the problem as posed: the quantization scale fixed before the search, $k$ non-zeros per chunk,
 # chunks treated one at a time. The section "What the bounds prove" below lists every such
 # assumption.
 #
 # ## One layer chunk as a quadratic
-# A layer computes `Y = X W^T` (a convolution too, once its input patches are unfolded into the
-# rows of `X`). Like the paper, we cut `W` into **chunks**: one output channel, at most 32
-# consecutive inputs. With `X_c` the chunk's input columns and `G = X_c^T X_c`, replacing the
-# chunk's weights `w` by `w_hat` changes the output by
+# A layer computes $Y = X W^\top$ (a convolution too, once its input patches are unfolded into
+# the rows of $X$). Like the paper, we cut $W$ into **chunks**: one output channel, at most 32
+# consecutive inputs. With $X_c$ the chunk's input columns and $G = X_c^\top X_c$, replacing the
+# chunk's weights $w$ by $\hat w$ changes the output by
 #
-# `E(w_hat) = ||X_c (w_hat - w)||^2 = (w_hat - w)^T G (w_hat - w)`,
+# $$E(\hat w) = \|X_c (\hat w - w)\|^2 = (\hat w - w)^\top G\, (\hat w - w),$$
 #
-# and `r = w^T G w` is the chunk's output energy. Over the chunks of a layer the paper reports
-# `SNR = -10 log10(sum E / sum r)` in dB.
+# and $r = w^\top G w = \|X_c w\|^2$ is the chunk's output energy. Over the chunks $c$ of a
+# layer the paper reports, in dB,
 #
-# - **Quantization** at b bits: `w_hat = s x` with integers `x` in `-2^(b-1) .. 2^(b-1)-1`
-#   and a scale `s` fixed *before* the search. As in the authors' code
-#   (`quantization/ptq_sqnr_bounds.py`), `s` is the MSE scale (`pvq.quantize.mse_scale`) of
+# $$\mathrm{SNR} = -10 \log_{10} \frac{\sum_c E_c}{\sum_c r_c}.$$
+#
+# - **Quantization** at $b$ bits: $\hat w = s x$ with integers $x_i \in \{-2^{b-1}, \dots,
+#   2^{b-1}-1\}$ and a scale $s$ fixed *before* the search. As in the authors' code
+#   (`quantization/ptq_sqnr_bounds.py`), $s$ is the MSE scale (`pvq.quantize.mse_scale`) of
 #   the chunk's whole **input slice** `W[:, start:stop]`, across all output channels: every
 #   output channel's chunk of that slice shares it (`pvq.layer_bounds.chunk_scales`).
-# - **Pruning** at equal compression: at most `k = n b / 16` non-zeros (the storage of b-bit
-#   weights in FP16 units, notebook 1; rounded down when `n b / 16` is not whole), each kept
+# - **Pruning** at equal compression: at most $k = n b / 16$ non-zeros (the storage of $b$-bit
+#   weights in FP16 units, notebook 1; rounded down when $n b / 16$ is not whole), each kept
 #   weight free to move in a box: the paper's box is twice the layer's weight range,
 #   `pvq.bounds.pruning_box`. The paper charges neither method for its metadata (scales,
 #   mask); a later section counts them.
@@ -129,7 +151,7 @@ print(f"2-bit MSE scale of the input slice W[:, {chunk.inputs.start}:{chunk.inpu
 assert slice_scale == mse_scale(W_conv2[:, chunk.inputs], 2)
 
 # %% [markdown]
-# The two error formulas agree, as they must: the quadratic form with `G` is the output error.
+# The two error formulas agree, as they must: the quadratic form with $G$ is the output error.
 
 # %%
 w_rtn = quantize(chunk.w, 4, 0.05)
@@ -138,37 +160,159 @@ print(f"||X_c (w_hat - w)||^2 = {direct:.4f}, (w_hat - w)^T G (w_hat - w) = "
       f"{chunk_error(chunk.G, chunk.w, w_rtn):.4f}")
 assert np.isclose(direct, chunk_error(chunk.G, chunk.w, w_rtn), rtol=1e-10)
 
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_1
+
+# %% [markdown]
+# **Exercise 1.** Write `my_output_snr(X_c, w, w_hat)`: the SNR in dB of one chunk's output,
+# $10 \log_{10} \big(\|X_c w\|^2 / \|X_c (\hat w - w)\|^2\big)$, the layer formula above
+# on a single chunk, computed from the inputs $X_c$ (rows: samples) directly.
+#
+# *Hint: `X_c @ w` is the chunk's output; `np.sum(... ** 2)` a squared norm.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_output_snr(X_c: np.ndarray, w: np.ndarray, w_hat: np.ndarray) -> float:
+    """10 log10(||X_c w||^2 / ||X_c (w_hat - w)||^2): a chunk's output SNR in dB."""
+    # BEGIN SOLUTION
+    energy = np.sum((X_c @ w) ** 2)
+    error = np.sum((X_c @ (w_hat - w)) ** 2)
+    return float(10 * np.log10(energy / error))
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_output_snr(my_output_snr):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.obs import layer_output_snr_db
+    from pvq.quantize import quantize
+    X_c = np.array([[1.0, 0.5, 0.0], [0.2, 1.0, -0.4], [0.0, -0.3, 1.0], [0.7, 0.7, 0.7]])
+    w = np.array([0.62, -0.35, 0.18])
+    cases = [(X_c, w, quantize(w, 2, 0.25)), (X_c, w, quantize(w, 4, 0.05)),
+             (X_c, w, np.array([0.62, 0.0, 0.0]))]
+    check_function("Exercise 1", my_output_snr,
+                   lambda X_c, w, w_hat: layer_output_snr_db(w[None], w_hat[None], X_c), cases)
+
+
+test_output_snr(my_output_snr)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# The library's layer SNR (`pvq.layer_bounds.layer_snr_db`) takes the chunks' errors
+# $E_c = (\hat w - w)^\top G (\hat w - w)$ and energies $r_c = w^\top G w$, so it never needs
+# $X$ again. On the real chunk, at 4 bits and the scale 0.05 used above:
+
+# %%
+energy_conv2 = chunk_error(chunk.G, chunk.w, np.zeros_like(chunk.w))  # r = w^T G w
+snr_conv2 = layer_snr_db([chunk_error(chunk.G, chunk.w, w_rtn)], [energy_conv2])
+print(f"chunk SNR with G: {snr_conv2:.2f} dB")
+
 # %% [markdown]
 # ## Quantization: the grid, and the lifting trick
-# A toy chunk with n = 2 shows the whole problem at once. The two inputs are strongly correlated
-# (`G` has 0.9 off the diagonal), the grid has 2 bits (`x` in -2..1) and scale 1.
+# A toy chunk with $n = 2$ shows the whole problem at once. The two inputs are strongly
+# correlated ($G$ has 0.9 off the diagonal), the grid has 2 bits ($x_i \in \{-2, -1, 0, 1\}$)
+# and scale $s = 1$:
+#
+# $$G = \begin{pmatrix} 1 & 0.9 \\ 0.9 & 1 \end{pmatrix}, \qquad w = (0.6, -0.45).$$
 
 # %%
 G_toy = np.array([[1.0, 0.9], [0.9, 1.0]])
 w_toy, bits_toy, scale_toy = np.array([0.6, -0.45]), 2, 1.0
-grid = np.array(list(itertools.product(range(-2, 2), repeat=2)), float)
+grid = np.array(list(itertools.product(quantization_grid(bits_toy), repeat=2)), float)
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_2
+
+# %% [markdown]
+# **Exercise 2.** *Predict, then run.* Rounding each weight to its nearest level gives
+# $x = (1, 0)$. Is that the grid point with the smallest output error $E(s x)$ on this chunk,
+# out of all 16? Set `predicted_nearest_is_best` to `"yes"` or `"no"` *before* you run the next
+# cell, which tries every grid point.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+predicted_nearest_is_best = "no"  # SOLUTION
+
+# %% [raw]
+# # END SOLUTION
+
+# %%
 grid_errors = np.array([chunk_error(G_toy, w_toy, scale_toy * x) for x in grid])
 x_best = grid[grid_errors.argmin()]
 candidates = quant_candidates(G_toy, w_toy, bits_toy, scale_toy)
 print(f"round to nearest: x = {candidates['nearest'][0]}, E = {candidates['nearest'][1]:.4f}")
 print(f"best of all 16 grid points: x = {x_best.astype(int)}, E = {grid_errors.min():.4f}")
 
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_nearest_prediction(predicted_nearest_is_best, G_toy, w_toy):
+    import itertools
+    import numpy as np
+    from pvq.bounds import chunk_error, quant_candidates
+    from pvq.exercises import check_choice
+    from pvq.quantize import quantization_grid
+    nearest = quant_candidates(G_toy, w_toy, 2, 1.0)["nearest"][1]
+    best = min(chunk_error(G_toy, w_toy, np.array(x, float))
+               for x in itertools.product(quantization_grid(2), repeat=2))
+    check_choice("Exercise 2", predicted_nearest_is_best, "yes" if nearest <= best else "no",
+                 ["yes", "no"])
+
+
+test_nearest_prediction(predicted_nearest_is_best, G_toy, w_toy)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
 # %% [markdown]
-# Rounding each weight to its nearest level gives `(1, 0)`; the best grid point is `(1, -1)`,
+# Rounding each weight to its nearest level gives $(1, 0)$; the best grid point is $(1, -1)$,
 # ten times better: rounding the second weight *away* from its nearest level cancels the first
 # one's error along the direction the correlated inputs amplify. Finding the best grid point
 # is an integer least-squares problem, NP-hard in general, and 32 weights at 4 bits have
-# 16^32 grid points. So we want a **lower bound** instead.
+# $16^{32}$ grid points. So we want a **lower bound** instead.
 #
 # **The lifting trick** (Park & Boyd, used by the paper). Re-centre the grid at
-# `c = floor(w / s)` (`x = c + z`). The error is a quadratic in `z`,
-# `z^T P z + 2 q^T z + r_0` with `P = s^2 G`, so it is *linear* in the lifted matrix
-# `Y = [z; 1][z; 1]^T`: `E = <C, Y>` with `C = [[P, q], [q^T, r_0]]`. The lifted integer points
-# form a non-convex set; we replace it by a convex set that contains all of them: `Y` positive
-# semidefinite with `Y_nn = 1`, plus linear inequalities every integer point satisfies, such as
-# `Z_ii >= z_i` (because `z (z - 1) >= 0` for integers) and the grid's box. Minimising a linear
-# function over a convex set is a semidefinite program (SDP), solved to global optimality; its
-# optimum is at most every grid point's error, so it is a lower bound.
+# $c = \lfloor w / s \rfloor$, $x = c + z$. With the offset $d = s c - w$ the error is a
+# quadratic in $z$,
+#
+# $$E = (s z + d)^\top G\, (s z + d) = z^\top P z + 2 q^\top z + r_0, \qquad P = s^2 G,\quad
+# q = s\, G d,\quad r_0 = d^\top G d,$$
+#
+# so it is *linear* in the lifted matrix $Y$:
+#
+# $$E = \langle C, Y \rangle = \operatorname{tr}(C Y), \qquad
+# C = \begin{pmatrix} P & q \\ q^\top & r_0 \end{pmatrix}, \qquad
+# Y = \begin{pmatrix} z \\ 1 \end{pmatrix} \begin{pmatrix} z \\ 1 \end{pmatrix}^{\!\top}
+#   = \begin{pmatrix} Z & z \\ z^\top & 1 \end{pmatrix}.$$
+#
+# The lifted integer points form a non-convex set; we replace it by a convex set that contains
+# all of them: $Y \succeq 0$ (positive semidefinite) with its corner entry $1$, plus linear
+# inequalities every integer point satisfies, such as $Z_{ii} \ge z_i$ (because
+# $z (z - 1) \ge 0$ for integers) and the grid's box. Minimising a linear function over a convex
+# set is a semidefinite program (SDP), solved to global optimality; its optimum is at most
+# every grid point's error, so it is a lower bound.
 
 # %%
 relaxation = quant_sdp_relaxation(G_toy, w_toy, bits_toy, scale_toy)
@@ -179,16 +323,17 @@ print(f"SDP bound {relaxation.bound:.4f} <= best grid error {grid_errors.min():.
 assert relaxation.bound <= grid_errors.min()
 
 # %% [markdown]
-# Left: the problem in weight space, the error's contours around `w / s`, the 16 grid points,
+# Left: the problem in weight space, the error's contours around $w / s$, the 16 grid points,
 # round to nearest and the optimum. Right: what the SDP sees of coordinate 1, the plane of
-# `(z_1, Z_11)`. Each integer lifts onto the parabola `Z = z^2`; positive semidefiniteness
-# keeps `Z >= z^2` (above the parabola), the cuts add the secants through neighbouring integers
-# (`(z - m)(z - m - 1) >= 0`), and the box caps the region with the chord between the grid's
-# ends. The relaxed solution lies in this region (here on the cut `Z >= z`) but above the
-# parabola: it is not a lifted integer, which is why its error can be below the best grid
-# point's. (On the left, the relaxed point `x*` is drawn as a ring because it lies close to
-# `w / s`, the unconstrained minimum.) Its height above the parabola, `Z_11 - z_1^2`, is a variance: the paper's
-# randomized rounding samples grid points from a normal with this spread around `x*`.
+# $(z_1, Z_{11})$. Each integer lifts onto the parabola $Z = z^2$; positive semidefiniteness
+# keeps $Z \ge z^2$ (above the parabola), the cuts add the secants through neighbouring
+# integers ($(z - m)(z - m - 1) \ge 0$), and the box caps the region with the chord between the
+# grid's ends. The relaxed solution lies in this region (here on the cut $Z \ge z$) but above
+# the parabola: it is not a lifted integer, which is why its error can be below the best grid
+# point's. (On the left, the relaxed point $x^*$ is drawn as a ring because it lies close to
+# $w / s$, the unconstrained minimum.) Its height above the parabola, $Z_{11} - z_1^2$, is a
+# variance: the paper's randomized rounding samples grid points from a normal with this spread
+# around $x^*$.
 
 # %%
 def draw_quant_toy(ax):
@@ -236,13 +381,13 @@ plt.show()
 # %% [markdown]
 # *Takeaway: the relaxation trades the grid's hard "integer" for "somewhere in a convex set
 # that holds every lifted integer"; the SDP finds the best such point, and its error is a lower
-# bound on the error of every grid point at this scale `s`.*
+# bound on the error of every grid point at this scale $s$.*
 #
-# The paper's relaxation leaves out the box (only `Z_ii >= z_i`); the library adds it by
+# The paper's relaxation leaves out the box (only $Z_{ii} \ge z_i$); the library adds it by
 # default. Both are lower bounds; the tighter one (larger) is more useful. `pvq.bounds` also
 # certifies the solver's answer: the bound is recomputed from the solver's dual multipliers,
 # and the eigenvalue it needs is computed in floating point and then lowered by a margin
-# (`10 (n + 1) eps ||M||_F`, plus an allowance for rounding in forming `M`; see
+# ($10 (n + 1)\, \varepsilon \|M\|_F$, plus an allowance for rounding in forming $M$; see
 # `pvq._quant_sdp.certified_bound`), so an inaccurate solver can only weaken the bound, never
 # make it wrong.
 
@@ -254,17 +399,106 @@ best_wide = min(chunk_error(G_wide, w_wide, scale_toy * x) for x in grid)
 print(f"paper's relaxation {loose:.4f} <= with the box {tight:.4f} <= optimum {best_wide:.4f}")
 assert loose <= tight <= best_wide
 
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_3
+
+# %% [markdown]
+# **Exercise 3.** Write the paper's relaxation yourself with cvxpy: `my_sdp_bound(G, w, scale)`
+# returns the optimum of
+#
+# $$\min_{Y}\ \operatorname{tr}(C Y) \quad \text{subject to} \quad Y \succeq 0,\quad
+# Y_{n+1,n+1} = 1,\quad Z_{ii} \ge z_i \ (i = 1, \dots, n),$$
+#
+# with $C$ built from $P = s^2 G$, $q = s\, G d$, $r_0 = d^\top G d$, $d = s \lfloor w / s
+# \rfloor - w$ as above ($Z$ is the top-left $n \times n$ block of $Y$, $z$ its last column
+# without the corner). The check solves it on two chunks with $n = 3$ and compares your optimum
+# with the library's (`quant_sdp_relaxation(..., box=False)`) to a relative $2 \cdot 10^{-3}$:
+# two solver runs stop at slightly different tolerances.
+#
+# *Hint: `cp.Variable((n + 1, n + 1), PSD=True)`, `cp.diag(Y)[:n]`, `Y[:n, n]`,
+# `cp.trace(C @ Y)`; `problem.solve(solver=cp.CLARABEL)` returns the optimum. Indices start at
+# 0 in Python, so the corner is `Y[n, n]`.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_sdp_bound(G: np.ndarray, w: np.ndarray, scale: float) -> float:
+    """The paper's SDP relaxation of min_x E(s x) over integers x: a lower bound."""
+    # BEGIN SOLUTION
+    n = w.size
+    d = scale * np.floor(w / scale) - w
+    C = np.zeros((n + 1, n + 1))
+    C[:n, :n] = scale**2 * G
+    C[:n, n] = C[n, :n] = scale * G @ d
+    C[n, n] = d @ G @ d
+    Y = cp.Variable((n + 1, n + 1), PSD=True)
+    constraints = [Y[n, n] == 1, cp.diag(Y)[:n] >= Y[:n, n]]
+    return cp.Problem(cp.Minimize(cp.trace(C @ Y)), constraints).solve(solver=cp.CLARABEL)
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_sdp_bound(my_sdp_bound):
+    from pvq.bounds import quant_sdp_relaxation, synthetic_chunk
+    from pvq.exercises import check_function
+    from pvq.quantize import mse_scale
+    cases = []
+    for seed in (0, 4):
+        G, w = synthetic_chunk(3, seed=seed)
+        cases.append((G, w, mse_scale(w, 2)))
+    check_function("Exercise 3", my_sdp_bound,
+                   lambda G, w, scale: quant_sdp_relaxation(G, w, 2, scale,
+                                                            box=False).solver_value,
+                   cases, rel_tol=2e-3)
+
+
+test_sdp_bound(my_sdp_bound)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# On a chunk with $n = 3$ at 2 bits, the 64 grid points can still be tried one by one, so we
+# can see how close each relaxation comes to the best grid point (the library's bounds):
+
+# %%
+G3, w3 = synthetic_chunk(3, seed=1)
+scale3 = mse_scale(w3, 2)
+best3 = min(chunk_error(G3, w3, scale3 * np.array(x, float))
+            for x in itertools.product(quantization_grid(2), repeat=3))
+paper3, box3 = (quant_sdp_bound(G3, w3, 2, scale3, box=box) for box in (False, True))
+print(f"n = 3, 2 bits: paper's relaxation {paper3:.4f} <= with the box {box3:.4f} "
+      f"<= best of 64 grid points {best3:.4f}")
+assert paper3 <= box3 <= best3 and box3 < best3 / 2
+
+# %% [markdown]
+# Here even the tighter bound is far below the best grid point: a relaxation can be loose, and
+# then the range between the achieved error and the bound is wide. Only a range that is narrow
+# enough, or far enough from the other method's, decides a verdict.
+
 # %% [markdown]
 # ## Pruning: why branch and bound is exact
-# Pruning picks a **support** (which k weights stay) and then the best values on it, a
+# Pruning picks a **support** (which $k$ weights stay) and then the best values on it, a
 # box-constrained least-squares fit. For a fixed support that fit is convex and easy; the hard
-# part is the choice among `C(n, k)` supports (10.5 million for n = 32, k = 8).
+# part is the choice among $\binom{n}{k}$ supports (about 10.5 million for $n = 32$, $k = 8$).
 #
-# Take n = 2 and k = 1: the feasible set is the two axes, each cut to the box. Write the mask as
-# `m_i` in {0, 1} with `lower m_i <= v_i <= upper m_i` and `m_1 + m_2 <= 1` (the paper's model;
-# bounding a variable by a constant times a binary is called a **big-M** formulation, here with
-# the box ends as the constants). Letting `m` take any value in [0, 1] gives the **continuous
-# relaxation** (the function below is named after the big-M model): its feasible set is
+# Take $n = 2$ and $k = 1$: the feasible set is the two axes, each cut to the box
+# $[\ell, u]$. Write the mask as $m_i \in \{0, 1\}$ with $\ell\, m_i \le v_i \le u\, m_i$
+# and $m_1 + m_2 \le 1$ (the paper's model; bounding a variable by a constant times a binary is
+# called a **big-M** formulation, here with the box ends as the constants). Letting $m$ take any
+# value in $[0, 1]$ gives the **continuous relaxation** (the function below is named after the
+# big-M model): its feasible set is
 # the convex hull of the two segments (a diamond), so its minimum is a lower bound on the best
 # pruned error. For a clear picture the toy's box is the weights' own range (factor 1).
 
@@ -286,9 +520,9 @@ print(f"box [{lower_toy:.2f}, {upper_toy:.2f}]; relaxation minimum {root_value:.
       f"v = {np.round(root_v, 3)}")
 
 # %% [markdown]
-# Branch and bound splits the problem in two: keep weight 1 (`m_2 = 0`) or keep weight 2
-# (`m_1 = 0`). Each branch is a 1-D convex fit, solved exactly: weight 1 alone moves to
-# `w_1 + G_12 w_2 / G_11`, clipped to the box, to absorb what weight 2 contributed.
+# Branch and bound splits the problem in two: keep weight 1 ($m_2 = 0$) or keep weight 2
+# ($m_1 = 0$). Each branch is a 1-D convex fit, solved exactly: weight 1 alone moves to
+# $w_1 + G_{12} w_2 / G_{11}$, clipped to the box, to absorb what weight 2 contributed.
 
 # %%
 leaves = {}
@@ -334,13 +568,13 @@ plt.show()
 # error; the two branches cover the whole feasible set, so the better branch (the star) is the
 # optimum.*
 #
-# With the paper's box (twice the range) the diamond grows until it contains `w` itself, and
+# With the paper's box (twice the range) the diamond grows until it contains $w$ itself, and
 # this relaxation's bound drops to 0: it proves nothing, so it could never discard a node.
 # `pvq.bounds` therefore bounds its nodes with a stronger one, the **perspective relaxation**:
-# split `G = Q + diag(d)` with `Q` still positive semidefinite, and replace the terms
-# `d_i v_i^2` of the error by `d_i v_i^2 / m_i`, which equal them at `m_i = 1`, force `v_i = 0`
-# at `m_i = 0` and stay convex in between: with `m` relaxed to [0, 1] a kept weight can no
-# longer "half exist" for free.
+# split $G = Q + \operatorname{diag}(d)$ with $Q$ still positive semidefinite, and replace the
+# terms $d_i v_i^2$ of the error by $d_i v_i^2 / m_i$, which equal them at $m_i = 1$, force
+# $v_i = 0$ at $m_i = 0$ and stay convex in between: with $m$ relaxed to $[0, 1]$ a kept
+# weight can no longer "half exist" for free.
 
 # %%
 wide_value, _ = big_m_relaxation(w_prune, G_toy, *pruning_box(w_prune), 1)
@@ -357,10 +591,108 @@ assert wide_value < 1e-6
 # 3. a node is discarded only when its bound is at least the best error found so far (the
 #    incumbent, started from the heuristics), so it cannot hold anything better;
 # 4. when no node is left, the incumbent is optimal, and the smallest open bound at the end is
-#    a certificate: `lower_bound <= optimum <= error`.
+#    a certificate: $\text{lower bound} \le \text{optimum} \le \text{error found}$.
 #
-# On the real 32-input chunk above at 4-bit compression (k = 8), the search looks at a tiny
-# fraction of the supports and closes the gap:
+# The simplest valid node bound forgets the budget. A node that has pruned the weights in a
+# set $O$ ($v_i = 0$ for $i \in O$) contains only supports outside $O$; letting *every* other
+# weight stay, however many, can only lower the error, so the best fit of all weights outside
+# $O$ (within the box) is a lower bound for the whole subtree:
+#
+# $$\min_{v:\ v_O = 0,\ \ell \le v \le u} (v - w)^\top G\, (v - w)\ \le\ \text{the error of
+# every support in the node}.$$
+#
+# It is a box-constrained least-squares problem: with $R$ a square root of $G$
+# ($R^\top R = G$, e.g. the transposed Cholesky factor), $E(v) = \|R v - R w\|^2$.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_4
+
+# %% [markdown]
+# **Exercise 4.** Write `my_node_bound(G, w, pruned, lower, upper)`: the bound above for the
+# node that has pruned the weights whose indices are in the list `pruned`, with every other
+# weight free in the box $[\ell, u]$ = `[lower, upper]` (two numbers). The check compares it
+# with the library's exact pruning (`prune_exact`) of the same node without a budget: the box
+# of each pruned weight pinned to $[0, 0]$, $k = n$.
+#
+# *Hint: `R = np.linalg.cholesky(G).T`; `scipy.optimize.lsq_linear(A, b, bounds=(lower,
+# upper))` minimises $\|A x - b\|^2$ in the box and returns `.x`; use the columns of `R` of the
+# kept weights for `A` and `R @ w` for `b`.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_node_bound(G: np.ndarray, w: np.ndarray, pruned: list, lower: float,
+                  upper: float) -> float:
+    """min (v - w)^T G (v - w) over v with v_i = 0 for i in pruned, lower <= v <= upper."""
+    # BEGIN SOLUTION
+    R = np.linalg.cholesky(G).T
+    kept = [i for i in range(w.size) if i not in pruned]
+    fit = lsq_linear(R[:, kept], R @ w, bounds=(lower, upper))
+    return float(np.sum((R[:, kept] @ fit.x - R @ w) ** 2))
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_node_bound(my_node_bound):
+    import numpy as np
+    from pvq.bounds import prune_exact, pruning_box, synthetic_chunk
+    from pvq.exercises import check_function
+
+    def library_node(G, w, pruned, lower, upper):
+        lowers, uppers = np.full(w.size, lower), np.full(w.size, upper)
+        lowers[pruned] = uppers[pruned] = 0.0
+        return prune_exact(G, w, w.size, lowers, uppers)[1]
+
+    G, w = synthetic_chunk(4, seed=0)
+    lower, upper = pruning_box(w)
+    check_function("Exercise 4", my_node_bound, library_node,
+                   [(G, w, [0], lower, upper), (G, w, [1, 3], lower, upper),
+                    (G, w, [2], 0.5 * lower, 0.5 * upper)], rel_tol=1e-6)
+
+
+test_node_bound(my_node_bound)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# On a chunk with $n = 4$ and $k = 2$, the root's children each prune one weight. For each,
+# the library's node bound (no budget) and the best support the node really holds; a node
+# whose bound is at least the incumbent's error (here the heuristic's) can be discarded
+# without a look inside:
+
+# %%
+G4, w4 = synthetic_chunk(4, seed=0)
+lower4, upper4 = pruning_box(w4)
+incumbent4 = prune_heuristic(G4, w4, 2, lower4, upper4)[1]
+print(f"incumbent (heuristic) error {incumbent4:.4f}")
+for pruned in range(4):
+    lowers, uppers = np.full(4, lower4), np.full(4, upper4)
+    lowers[pruned] = uppers[pruned] = 0.0
+    bound4, best4 = (prune_exact(G4, w4, k, lowers, uppers)[1] for k in (4, 2))
+    print(f"prune weight {pruned + 1}: node bound {bound4:.4f} <= best in node {best4:.4f}; "
+          f"discard: {bound4 >= incumbent4}")
+    assert bound4 <= best4 * (1 + 1e-9)
+
+# %% [markdown]
+# *Takeaway: a node's bound is below the error of every support the node holds; a node whose
+# bound reaches the incumbent's error is discarded without a look inside.*
+#
+# The library's perspective bound is never weaker than this one (with the budget dropped it
+# would equal it) and it keeps the budget in relaxed form, so it can discard more nodes; the
+# logic of the search is the same. On the real 32-input chunk above at 4-bit compression
+# ($k = 8$), the search looks at a tiny fraction of the supports and closes the gap:
 
 # %%
 lower_conv2, upper_conv2 = pruning_box(W_conv2)
@@ -381,8 +713,9 @@ assert solution.gap < 1e-6
 # - **quantization**, at the input slice's scale: round to nearest; the best of several
 #   heuristics; the certified SDP bound. The heuristics: *sequential rounding* (GPTQ) rounds
 #   one weight at a time and moves the weights not yet rounded to absorb its error, in input
-#   order or in *act-order* (GPTQ's name for "inputs with the largest `G_ii`, the most active,
-#   first"); *randomized rounding* draws 3n points from the normal `N(x*, X* - x* x*^T)` that
+#   order or in *act-order* (GPTQ's name for "inputs with the largest $G_{ii}$, the most
+#   active, first"); *randomized rounding* draws $3n$ points from the normal
+#   $\mathcal{N}(x^*, X^* - x^* x^{*\top})$ that
 #   the SDP solution defines and rounds them; the *authors' one-opt* runs, from every one of
 #   those samples, a descent that makes the single-coordinate move that helps most until none
 #   helps, then clips to the grid, and keeps the best sample (their `optimizers_sdp.py`); each
@@ -391,24 +724,78 @@ assert solution.gap < 1e-6
 #   (a test checks this on 18 chunk problems of course layers);
 # - **pruning**: magnitude mask + refit (bounded least squares on the kept weights); *OBS
 #   greedy* (Optimal Brain Surgeon, as in SparseGPT: remove one weight at a time, the one whose
-#   removal costs least once the others are refitted, `w_i^2 / [G^-1]_ii`); *swap search*
+#   removal costs least once the others are refitted, $w_i^2 / [G^{-1}]_{ii}$); *swap search*
 #   (from the better of the two, exchange a kept and a pruned weight while the refitted error
 #   drops); the exact optimum by branch and bound and its certified bound.
 #
 # **A sample, and its uncertainty.** A layer has up to tens of thousands of chunks (18,432 in a
 # MiniLM MLP layer) and each chunk costs a fraction of a second (the SDP plus the exact
 # search), so the notebook brackets a seeded random sample of **16 chunks per layer**
-# (`CHUNKS_PER_LAYER`, the library's default) at **b = 2**, the bit-width where the two methods
+# (`CHUNKS_PER_LAYER`, the library's default) at $b = 2$, the bit-width where the two methods
 # come closest. The layer SNR over a sample is an estimate of the layer SNR over all its chunks,
 # so each end of each range gets a 95% **bootstrap interval**: draw 16 chunks with replacement
 # from the 16, recompute the SNR, 2,000 times, and keep the middle 95% of the results
 # (`pvq.layer_bounds.bootstrap_snr_intervals`). Where the sample is the whole layer (conv1 has
-# only 16 chunks) the interval is a cautious allowance rather than a sampling error. A method wins a layer only when the low end of
-# its achieved SNR's interval is above the high end of the other method's bound; otherwise the
-# verdict is "not decided". `scripts/bench_layer_verdicts.py` runs the same at 3 and 4 bits
-# (BENCHMARKS.md). The chunk problems are independent, so `sweep_layers` spreads the layers
-# over two processes (`pvq.parallel`, one per core of a laptop or a Binder session); each
-# computes exactly what one process alone would.
+# only 16 chunks) the interval is a cautious allowance rather than a sampling error.
+#
+# **The verdict.** Each method's range runs from a *low* end (the SNR it achieved, or the low
+# end of that SNR's interval) to a *high* end (the SNR its bound allows, or the high end of that
+# interval). A method wins a layer only when its low end is above the other method's high end:
+# then even the other method's best possible SNR is below what this one achieved. Otherwise the
+# verdict is "not decided".
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_5
+
+# %% [markdown]
+# **Exercise 5.** Write `my_verdict(quant_low, quant_high, prune_low, prune_high)` (SNRs in
+# dB, each low end at most its high end): `"quantization"`, `"pruning"` or `"not decided"`
+# (the library's constant `UNDECIDED`) by the rule above. Ranges that touch decide nothing.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_verdict(quant_low: float, quant_high: float, prune_low: float, prune_high: float) -> str:
+    """Which method certainly wins, given both SNR ranges (dB)."""
+    # BEGIN SOLUTION
+    if quant_low > prune_high:
+        return "quantization"
+    if prune_low > quant_high:
+        return "pruning"
+    return UNDECIDED
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_verdict(my_verdict):
+    from pvq.exercises import check_function
+    from pvq.layer_bounds import verdict
+    cases = [(8.0, 12.0, 3.0, 7.5), (3.0, 7.5, 8.0, 12.0), (5.0, 9.0, 6.0, 11.0),
+             (5.0, 9.0, 1.0, 5.0), (4.0, 4.0, 4.5, 4.5), (6.0, 30.0, 7.0, 8.0)]
+    check_function("Exercise 5", my_verdict, verdict, cases)
+
+
+test_verdict(my_verdict)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# `scripts/bench_layer_verdicts.py` runs the same at 3 and 4 bits (BENCHMARKS.md). The chunk
+# problems are independent, so `sweep_layers` spreads the layers over two processes
+# (`pvq.parallel`, one per core of a laptop or a Binder session); each computes exactly what
+# one process alone would.
 
 # %%
 CHUNKS_PER_LAYER, BITS = 16, 2
@@ -437,8 +824,9 @@ print(f"{len(chunk_table)} chunk problems; every pruned chunk certified optimal:
 
 # %% [markdown]
 # The table: each layer's SNR over its 16 chunks in dB, rounded to one decimal, with the
-# bootstrap interval in brackets. `sparsity` is pruning's real sparsity, `1 - sum k / sum n`:
-# conv1 has only 9 inputs, so `k = floor(9 * 2 / 16) = 1` and its sparsity is 88.9%, not the
+# bootstrap interval in brackets. `sparsity` is pruning's real sparsity,
+# $1 - \sum k / \sum n$: conv1 has only 9 inputs, so $k = \lfloor 9 \cdot 2 / 16 \rfloor = 1$
+# and its sparsity is 88.9%, not the
 # 87.5% of the other layers.
 # "quant achieved .. quant bound" is quantization's range, "prune exact .. prune bound"
 # pruning's, one value when branch and bound certified the optimum. The digits networks' layer
@@ -564,15 +952,16 @@ print(chunk_table.prune_winner.value_counts().to_string())
 # 1. **The scale is fixed before the search.** The SDP bounds the best grid point at the
 #    input slice's MSE scale; a quantizer that chooses its scale for the output error (or
 #    another granularity) is a different problem, with a different bound.
-# 2. **k non-zeros per chunk, not per layer.** Pruning keeps `floor(n b / 16)` weights in every
-#    chunk of n inputs. A pruner that spends more of the layer's budget on some output
-#    channels than on others can do better than the per-chunk optimum.
+# 2. **$k$ non-zeros per chunk, not per layer.** Pruning keeps $\lfloor n b / 16 \rfloor$
+#    weights in every chunk of $n$ inputs. A pruner that spends more of the layer's budget on
+#    some output channels than on others can do better than the per-chunk optimum.
 # 3. **The box.** Kept weights may move only within twice the layer's weight range
 #    (`pruning_box`), as in the paper; the exact search is exact inside that box.
 # 4. **Chunks are independent.** A layer's error is the sum over chunks, each optimised alone;
-#    the cross-terms between chunks of one output channel (`(w_hat - w)_c1^T X_c1^T X_c2
-#    (w_hat - w)_c2`) are left out. The real layer error of the combined solution can be
-#    smaller or larger; the bounds say nothing about it.
+#    the cross-terms between chunks $c_1, c_2$ of one output channel,
+#    $(\hat w - w)_{c_1}^\top X_{c_1}^\top X_{c_2} (\hat w - w)_{c_2}$, are left out. The real
+#    layer error of the combined solution can be smaller or larger; the bounds say nothing
+#    about it.
 # 5. **Metadata is not charged** (the paper's rule); the next section charges it.
 #
 # A "pruning" verdict reads the same way with the roles swapped: pruning's certified optimum
@@ -580,32 +969,93 @@ print(chunk_table.prune_winner.value_counts().to_string())
 
 # %% [markdown]
 # ## Scales and masks cost bits
-# The paper's equal-compression rule compares b-bit weights with `n b / 16` FP16 values and
+# The paper's equal-compression rule compares $b$-bit weights with $n b / 16$ FP16 values and
 # charges neither method for what else it stores. Both store something:
 #
 # - **quantization's scales**, 16 bits each. One scale per tensor or per input slice costs
-#   next to nothing per weight; one per output channel `16 / inputs`; one per group of g
-#   weights `16 / g`, so `b + 16 / g` bits per weight: half a bit per weight for g = 32, a
+#   next to nothing per weight; one per output channel $16 / \text{inputs}$; one per group of
+#   $g$ weights $16 / g$, so $b + 16 / g$ bits per weight: half a bit per weight for $g = 32$, a
 #   quarter of the whole budget at 2 bits (`pvq.metadata.scale_bits_per_weight`);
 # - **pruning's mask**, where the kept values sit: a bitmask costs 1 bit per weight; an
-#   entropy-coded mask about `H(d)` bits, the binary entropy of the density `d = k / n`
-#   (`pvq.metadata.binary_entropy`); CSR column indices `d` times the index width, more than
-#   the bitmask at moderate sparsity.
+#   entropy-coded mask about $H(d) = -d \log_2 d - (1 - d) \log_2 (1 - d)$ bits, the binary
+#   entropy of the density $d = k / n$ (`pvq.metadata.binary_entropy`); CSR column indices $d$
+#   times the index width, more than the bitmask at moderate sparsity.
 #
-# Charged, each side gets the same total bits per weight: quantization `b` plus its scales,
-# pruning `16 k / n` plus its mask, k the most that fits (`pvq.metadata.pruning_k`).
-#
+# Charged, each side gets the same total bits per weight: quantization $b$ plus its scales,
+# pruning $16 k / n$ plus its mask, $k$ the most that fits (`pvq.metadata.pruning_k`).
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_6
+
+# %% [markdown]
+# **Exercise 6.** Write `my_pruning_k(n, budget_bits, mask)`: the largest $k$ in $0, \dots, n$
+# whose cost $16 k / n + \text{mask bits}$ per weight fits in `budget_bits` per weight, for
+# `mask` one of `"none"` (0 bits, the paper's rule), `"bitmask"` (1 bit) and `"entropy"`
+# ($H(k/n)$ bits, `binary_entropy`). Allow $10^{-9}$ bit of slack for rounding, as the
+# library does. The check tries a chunk of 32 inputs at a 2-bit budget, with a scale per 32
+# weights charged ($2 + 16/32$ bits), and both masks.
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_pruning_k(n: int, budget_bits: float, mask: str) -> int:
+    """The most non-zeros k of n whose 16 k / n bits plus the mask's fit in budget_bits."""
+    # BEGIN SOLUTION
+    for k in range(n, 0, -1):
+        mask_bits = {"none": 0.0, "bitmask": 1.0, "entropy": binary_entropy(k / n)}[mask]
+        if 16 * k / n + mask_bits <= budget_bits + 1e-9:
+            return k
+    return 0
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_pruning_k(my_pruning_k):
+    from pvq.exercises import check_function
+    from pvq.metadata import pruning_k
+    cases = [(32, budget, mask) for budget in (2.0, 2.5) for mask in ("none", "bitmask",
+                                                                      "entropy")]
+    check_function("Exercise 6", my_pruning_k, pruning_k, cases + [(9, 2.0, "none"),
+                                                                   (16, 0.5, "bitmask")])
+
+
+test_pruning_k(my_pruning_k)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# What the charges do to a chunk of 32 inputs at 2 bits (the library's `pruning_k`):
+
+# %%
+for budget, what in ((2.0, "2 bits, the paper's rule"), (2.5, "2 bits + a scale per 32")):
+    print(f"{what:24s}: pruning keeps " + ", ".join(
+        f"{pruning_k(32, budget, mask)} with mask {mask!r}" for mask in ("none", "bitmask",
+                                                                       "entropy")))
+
+# %% [markdown]
 # A scale that only the weights of one chunk share can also be chosen for the chunk's
 # *output* error rather than for the weights' MSE: `scale_fit="output"` tries the MSE scales
 # times 0.5, 0.55, ..., 1.5 and keeps the factor whose round-to-nearest output error
-# `E(w_hat)` is least (`pvq.layer_bounds.output_fit_factor`). It is still chosen before the
+# $E(\hat w)$ is least (`pvq.layer_bounds.output_fit_factor`). It is still chosen before the
 # search, so the SDP bounds the grid at that scale. A scale shared with chunks outside the
 # sample (per tensor, per input slice, per output channel of a wide layer) cannot be fitted
 # to one chunk's error, since the bounds treat chunks independently.
 #
 # On the MLP's `fc2` at 2 bits, for three granularities (and the group of 32 fitted to the
 # output), the table and the figure show the verdict under the paper's rule (nothing charged,
-# the control: the same quantizer against the paper's k) and with the metadata charged. Each
+# the control: the same quantizer against the paper's $k$) and with the metadata charged. Each
 # granularity costs one more SDP per chunk, so the notebook looks at this one layer, the one
 # whose verdict is open at the paper's granularity; `scripts/bench_layer_verdicts.py --part
 # granularity` runs the same table on all nine layers, with one scale per tensor and per
@@ -702,7 +1152,7 @@ assert all(same)
 # Three things move the verdict on this layer, all of them bookkeeping:
 #
 # - **The paper's scale** (one per input slice, shared by 256 output channels) clips the
-#   channels with large weights hard at 2 bits (the 2-bit grid is `{-2, -1, 0, 1}` times `s`;
+#   channels with large weights hard at 2 bits (the 2-bit grid is $\{-2, -1, 0, 1\}$ times $s$;
 #   compare the first line printed above): on the 16 chunks, pruning's certified optimum is above
 #   quantization's SDP bound, so on this sample pruning wins *with certainty*, but the
 #   bootstrap intervals overlap: for the whole layer it is not decided.
@@ -742,27 +1192,26 @@ LAYER_WEIGHTS = {name: layer_problem(model, layer).w
                  for name, (model, layer) in zip(ORDER, COURSE_LAYERS)}
 chunk_table["name"] = chunk_table.model.map(SHORT) + " " + chunk_table.layer.str.replace(
     "blocks.", "b")
-
-
-def chunk_snr(errors, energies):
-    return -10 * np.log10(errors / energies)
+CHUNK_SNR = {column: np.array([layer_snr_db([error], [energy])  # the layer SNR of one chunk
+                               for error, energy in zip(chunk_table[column], chunk_table.energy)])
+             for column in ("quant_heuristic", "quant_bound", "prune_exact")}
 
 
 # %%
 def draw_layer(layer):
-    rows, w = chunk_table[chunk_table["name"] == layer], LAYER_WEIGHTS[layer]
+    shown, w = (chunk_table["name"] == layer).to_numpy(), LAYER_WEIGHTS[layer]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
     left.hist(w.ravel(), bins=101, log=True, color=COLORS["data"])
     left.set(xlabel="weight", ylabel="count (log scale)",
              title=f"{layer}: {w.size:,} weights, kurtosis (Pearson) {kurtosis(w):.1f}")
-    at = np.arange(len(rows))
-    right.scatter(at, chunk_snr(rows.quant_heuristic, rows.energy), marker="o", s=30,
+    snr = {column: values[shown] for column, values in CHUNK_SNR.items()}
+    at = np.arange(shown.sum())
+    right.scatter(at, snr["quant_heuristic"], marker="o", s=30,
                   color=COLORS["quantization"], label="quantization: achieved")
-    with np.errstate(divide="ignore"):  # a bound of zero error has no finite SNR: not drawn
-        bound = chunk_snr(rows.quant_bound, rows.energy).replace(np.inf, np.nan)
+    bound = np.where(np.isinf(snr["quant_bound"]), np.nan, snr["quant_bound"])  # 0 error: not drawn
     right.scatter(at, bound, marker="_", s=120, color=COLORS["quantization"],
                   label="quantization: SDP bound")
-    right.scatter(at, chunk_snr(rows.prune_exact, rows.energy), marker="D", s=30,
+    right.scatter(at, snr["prune_exact"], marker="D", s=30,
                   color=COLORS["pruning"], label="pruning: exact (certified)")
     right.set(xlabel="sampled chunk", ylabel="chunk SNR (dB)", xticks=at)
     right.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -784,14 +1233,15 @@ panel = figure_with_sliders(draw_layer, layer=Dropdown(options=ORDER, value="MLP
 # BENCHMARKS.md); this notebook times nothing, so that its outputs stay reproducible.
 # **Quoted, not re-measured:** the recorded output of a full run of `scripts/bench_bounds.py`
 # (2026-11-23, on the course's build machine: 2 CPU cores, nothing else running; BENCHMARKS.md).
-# Wall time per chunk in seconds; SDP: the certified quantization bound at b = 4; B&B:
+# Wall time per chunk in seconds; SDP: the certified quantization bound at $b = 4$; B&B:
 # `prune_branch_and_bound` including its heuristic incumbent; SCIP: the paper's big-M MIQP
-# through PySCIPOpt, stopped at 60 s; brute force: every support of size k.
+# through PySCIPOpt, stopped at 60 s; brute force: every support of size $k$.
 #
-# *Growth with n* (synthetic correlated chunks, `pvq.bounds.synthetic_chunk`, k = round(n/4),
+# *Growth with $n$* (synthetic correlated chunks, `pvq.bounds.synthetic_chunk`,
+# $k = \mathrm{round}(n/4)$,
 # mean over 5 seeds; SCIP on the first seed):
 #
-# | n | k | supports C(n, k) | SDP (s) | B&B mean (s) | B&B max (s) | B&B nodes | SCIP (s) | brute force (s) |
+# | $n$ | $k$ | supports $\binom{n}{k}$ | SDP (s) | B&B mean (s) | B&B max (s) | B&B nodes | SCIP (s) | brute force (s) |
 # |---:|---:|---:|---:|---:|---:|---:|---:|---:|
 # | 8 | 2 | 28 | 0.05 | 0.002 | 0.003 | 1 | 0.21 | 0.001 |
 # | 12 | 3 | 220 | 0.02 | 0.002 | 0.003 | 1 | 0.48 | 0.001 |
@@ -801,7 +1251,7 @@ panel = figure_with_sliders(draw_layer, layer=Dropdown(options=ORDER, value="MLP
 # | 28 | 7 | 1,184,040 | 0.16 | 0.045 | 0.061 | 26 | 16.97 | 2.802 |
 # | 32 | 8 | 10,518,300 | 0.26 | 0.245 | 0.630 | 157 | > 60 (limit) | - |
 #
-# *Real layers* (b = 4, k = 8; 8 random chunks per layer drawn from its full 32-input chunks,
+# *Real layers* ($b = 4$, $k = 8$; 8 random chunks per layer drawn from its full 32-input chunks,
 # since a layer's last input slice may be narrower: conv2's 144 inputs make 4 full slices and
 # one of 16, so 128 of its 160 chunks are full; SCIP on the first chunk):
 #
@@ -814,76 +1264,27 @@ panel = figure_with_sliders(draw_layer, layer=Dropdown(options=ORDER, value="MLP
 # | minilm blocks.5.mlp.fc1 | 8 of 18432 full (18432 in all) | 0.23 | 0.070 | 0.112 | 39 | 57.2 |
 # | minilm blocks.5.mlp.fc2 | 8 of 18432 full (18432 in all) | 0.25 | 0.046 | 0.083 | 24 | 44.1 |
 #
-# In these quoted tables, from n = 8 to n = 32 the supports grow from 28 to 10.5 million:
-# brute force needs about 3 s at n = 28 (and is not attempted at 32), SCIP needs 17 s at
-# n = 28 and hits its 60 s limit at 32, while branch and bound certified every chunk within
+# In these quoted tables, from $n = 8$ to $n = 32$ the supports grow from 28 to 10.5 million:
+# brute force needs about 3 s at $n = 28$ (and is not attempted at 32), SCIP needs 17 s at
+# $n = 28$ and hits its 60 s limit at 32, while branch and bound certified every chunk within
 # 0.7 s. On the real layers SCIP took from 10 s to over its limit per chunk; branch and bound
 # under half a second. The SDP bound costs about a quarter of a second per chunk, on the real
 # layers a few times the exact search.
 
 # %% [markdown]
-# ## Exercises
-# **Exercise 1.** A 32-input chunk is pruned at the storage of 3-bit weights. How many weights
-# may it keep? (Notebook 1: sparsity `1 - b/16`.)
-
-# %% tags=["solution"]
-answer_k_3bit = round(32 * 3 / 16)
-
-# %%
-check_answer("Exercise 1", answer_k_3bit, equal_compression_k(32, 3))
-
-# %% [markdown]
-# **Exercise 2.** Brute-force a toy n = 3 pruning problem with k = 2 and check it against
-# `prune_exact`. `support_error` (below) fits the kept weights by box-constrained least
-# squares (scipy's `lsq_linear` on a square root `R` of `G`, `R^T R = G`) and returns the error.
-# Find the smallest error over all supports of size 2.
-
-# %%
-from scipy.optimize import lsq_linear
-
-G3, w3 = synthetic_chunk(3, seed=4)
-lower3, upper3 = pruning_box(w3)
-R3 = np.linalg.cholesky(G3).T
-
-
-def support_error(support):
-    fit = lsq_linear(R3[:, support], R3 @ w3, bounds=(lower3, upper3))
-    return float(np.sum((R3[:, support] @ fit.x - R3 @ w3) ** 2))
-
-
-# %% tags=["solution"]
-answer_brute = min(support_error(list(s)) for s in itertools.combinations(range(3), 2))
-
-# %%
-check_answer("Exercise 2", answer_brute, prune_exact(G3, w3, 2, lower3, upper3)[1], rel_tol=1e-6)
-
-# %% [markdown]
-# **Exercise 3.** From `chunk_table` (one row per sampled chunk and bit-width, with columns
-# `quant_bound` and `energy`), compute with the paper's formula the SNR that the SDP bound
-# allows for the MiniLM layer `blocks.5.mlp.fc1` at 2 bits (its rows are `rows_fc1`).
-
-# %%
-rows_fc1 = chunk_table.query("layer == 'blocks.5.mlp.fc1' and bits == 2")
-
-# %% tags=["solution"]
-answer_bound_snr = -10 * np.log10(rows_fc1.quant_bound.sum() / rows_fc1.energy.sum())
-
-# %%
-expected = ranges.set_index(["layer", "bits"]).loc[("blocks.5.mlp.fc1", 2), "quant bound (dB)"]
-check_answer("Exercise 3", answer_bound_snr, expected, rel_tol=1e-9)
-
-# %% [markdown]
 # ## Recap
 # - Comparing one quantizer with one pruner compares algorithms; bracketing each method between
 #   an achievable error and a lower bound compares the methods themselves.
-# - A chunk's output error is the quadratic `(w_hat - w)^T G (w_hat - w)`, `G = X_c^T X_c`;
-#   the layer SNR is `-10 log10(sum E / sum r)`.
-# - Quantization's lower bound lifts `z` to `Y = [z; 1][z; 1]^T`, where the error is linear,
-#   and relaxes the lifted integer points to a convex set: an SDP, certified from its duals.
+# - A chunk's output error is the quadratic $(\hat w - w)^\top G (\hat w - w)$,
+#   $G = X_c^\top X_c$; the layer SNR is $-10 \log_{10}(\sum_c E_c / \sum_c r_c)$.
+# - Quantization's lower bound lifts $z$ to $Y = [z; 1][z; 1]^\top$, where the error is
+#   linear, and relaxes the lifted integer points to a convex set: an SDP, certified from its
+#   duals. A relaxation can be far below the best grid point.
 # - Pruning's optimum comes from branch and bound: branches partition the supports, certified
-#   relaxations bound each node, so discarding a node never loses the optimum.
+#   relaxations bound each node (the simplest: drop the budget and refit every weight not yet
+#   pruned), so discarding a node never loses the optimum.
 # - What the bounds prove holds for the problem as posed: the scale fixed before the search,
-#   k non-zeros per chunk, kept weights in the paper's box, chunks independent, metadata not
+#   $k$ non-zeros per chunk, kept weights in the paper's box, chunks independent, metadata not
 #   charged (the paper's rule).
 # - At 2 bits, on 16 chunks per layer with the paper's scales (one per input slice), the
 #   intervals decide most of the nine layers for quantization and none for pruning; on the
@@ -906,3 +1307,41 @@ check_answer("Exercise 3", answer_bound_snr, expected, rel_tol=1e-9)
 #
 # *On Binder (2 GB of memory), shut this notebook's kernel down before you open the next one:
 # Kernel > Shut Down Kernel.*
+#
+# ## References
+# - A. Kuzmin, M. Nagel, M. van Baalen, A. Behboodi, T. Blankevoort. *Pruning vs Quantization:
+#   Which is Better?* NeurIPS 2023 (section 4: the per-layer bounds).
+#   [arXiv:2307.02973](https://arxiv.org/abs/2307.02973); the authors' code:
+#   [Qualcomm-AI-research/pruning-vs-quantization](https://github.com/Qualcomm-AI-research/pruning-vs-quantization).
+# - J. Park, S. Boyd. *A semidefinite programming method for integer convex quadratic
+#   minimization*, Optimization Letters 12, 2018 (the lifted SDP relaxation of integer least
+#   squares and its randomized rounding). [arXiv:1504.07672](https://arxiv.org/abs/1504.07672).
+# - A. H. Land, A. G. Doig. *An automatic method of solving discrete programming problems*,
+#   Econometrica 28(3), 1960 (branch and bound).
+#   [doi:10.2307/1910129](https://doi.org/10.2307/1910129).
+# - A. Frangioni, C. Gentile. *Perspective cuts for a class of convex 0-1 mixed integer
+#   programs*, Mathematical Programming 106, 2006 (the perspective relaxation).
+#   [doi:10.1007/s10107-005-0594-3](https://doi.org/10.1007/s10107-005-0594-3).
+# - B. Hassibi, D. G. Stork. *Second order derivatives for network pruning: Optimal Brain
+#   Surgeon*, NeurIPS 1992 (OBS).
+#   [proceedings](https://proceedings.neurips.cc/paper_files/paper/1992/hash/303ed4c69846ab36c2904d3ba8573050-Abstract.html).
+# - E. Frantar, S. Ashkboos, T. Hoefler, D. Alistarh. *GPTQ: Accurate Post-Training
+#   Quantization for Generative Pre-trained Transformers*, ICLR 2023 (sequential rounding,
+#   act-order). [arXiv:2210.17323](https://arxiv.org/abs/2210.17323).
+# - E. Frantar, D. Alistarh. *SparseGPT: Massive Language Models Can Be Accurately Pruned in
+#   One-Shot*, ICML 2023. [arXiv:2301.00774](https://arxiv.org/abs/2301.00774).
+# - M. Nagel, R. A. Amjad, M. van Baalen, C. Louizos, T. Blankevoort. *Up or Down? Adaptive
+#   Rounding for Post-Training Quantization*, ICML 2020 (AdaRound).
+#   [arXiv:2004.10568](https://arxiv.org/abs/2004.10568).
+# - B. Efron. *Bootstrap methods: another look at the jackknife*, The Annals of Statistics
+#   7(1), 1979 (the bootstrap). [doi:10.1214/aos/1176344552](https://doi.org/10.1214/aos/1176344552).
+# - W. Wang, F. Wei, L. Dong, H. Bao, N. Yang, M. Zhou. *MiniLM: Deep Self-Attention
+#   Distillation for Task-Agnostic Compression of Pre-Trained Transformers*, NeurIPS 2020
+#   [arXiv:2002.10957](https://arxiv.org/abs/2002.10957); the sentence model
+#   all-MiniLM-L6-v2: N. Reimers, I. Gurevych, *Sentence-BERT*, EMNLP 2019
+#   [arXiv:1908.10084](https://arxiv.org/abs/1908.10084).
+# - The solvers: S. Diamond, S. Boyd, *CVXPY: A Python-Embedded Modeling Language for Convex
+#   Optimization*, JMLR 2016 [arXiv:1603.00943](https://arxiv.org/abs/1603.00943);
+#   P. J. Goulart, Y. Chen, *Clarabel: An interior-point solver for conic programs with
+#   quadratic objectives*, 2024 [arXiv:2405.12762](https://arxiv.org/abs/2405.12762);
+#   SCIP through [PySCIPOpt](https://github.com/scipopt/PySCIPOpt).
