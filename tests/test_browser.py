@@ -98,9 +98,14 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def student_lab(tmp_path_factory):
-    """JupyterLab serving the student edition, built as Binder builds it."""
-    root = tmp_path_factory.mktemp("student")
-    edition.build(root, NOTEBOOKS)
+    """JupyterLab serving the student edition, built as Binder builds it (in ``student/``), and
+    the masters (in ``teacher/``): a notebook not yet an otter master runs as its master, whose
+    one-answer checks would stop an unanswered run."""
+    root = tmp_path_factory.mktemp("editions")
+    edition.build(root / "student", NOTEBOOKS)
+    (root / "teacher").mkdir()
+    for path in NOTEBOOKS:
+        shutil.copy(path, root / "teacher" / path.name)
     with running_lab(root, "--LabApp.expose_app_in_browser=True") as (base, token):
         yield base, token, root
 
@@ -142,9 +147,11 @@ def browser():
 def test_student_notebook_runs_in_jupyterlab_and_each_open_exercise_says_so(student_lab, browser,
                                                                              path):
     base, token, _ = student_lab
+    otter = edition.is_otter_master(nbformat.read(path, as_version=4))
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # a workspace of its own: JupyterLab would otherwise reopen the earlier notebooks as tabs
-    page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}")
+    page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{'student' if otter else 'teacher'}/"
+              f"{path.name}?token={token}")
     page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})(); "
                            "return s !== null && s.status === 'idle'; }", timeout=120_000)
     page.evaluate("async () => { const c = window.jupyterapp.commands;"
@@ -158,7 +165,7 @@ def test_student_notebook_runs_in_jupyterlab_and_each_open_exercise_says_so(stud
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
     assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
-    if edition.is_otter_master(nbformat.read(path, as_version=4)):
+    if otter:
         assert_each_open_exercise_says_so(path, page.evaluate(CHECK_REPORTS_JS))
     if "ipywidgets" in path.read_text():
         assert state["widgets"] > 0, f"{path.name}: no widget output"
