@@ -1,6 +1,9 @@
 """Pruning and quantization together: the two orders, the frontier, joint fine-tuning."""
 
+import ast
 import copy
+import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,11 @@ from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
 from pvq.combine import (
+    TRAINED,
+    TRAINED_FORMATS,
+    TRAINED_GRID,
+    TRAINED_LEARNING_RATES,
+    TRAINED_PAIRS,
     compress,
     fine_tune,
     frontier,
@@ -32,6 +40,7 @@ from pvq.compression import (
     saved_payload_bytes,
 )
 from pvq.data import digits_split
+from pvq.finetune import LEARNING_RATE_GRIDS, Budget
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.prune import magnitude_mask, magnitude_prune, pruned_count, semi_structured_mask
@@ -344,3 +353,32 @@ def test_fine_tune_combined_dispatches_and_refuses_bad_input():
         fine_tune_in_order(model, loader, bits=3, sparsity=0.0, order="quantize-then-prune")
     with pytest.raises(ValueError, match="order"):
         fine_tune_in_order(model, loader, bits=3, sparsity=0.5, order="joint")
+
+
+def test_the_trained_comparison_follows_notebook_5s_grids_and_budget():
+    """Notebook 6's trained formats search the union of notebook 5's grids, with notebook 5's
+    training settings besides the epochs; the recorded picks lie strictly inside the grid."""
+    assert set(TRAINED_GRID) == set(LEARNING_RATE_GRIDS["quantization"]) | set(
+        LEARNING_RATE_GRIDS["pruning"]) and list(TRAINED_GRID) == sorted(TRAINED_GRID)
+    assert set(TRAINED_LEARNING_RATES) == set(TRAINED_FORMATS)
+    assert all(TRAINED_GRID[0] < lr < TRAINED_GRID[-1] and lr in TRAINED_GRID
+               for lr in TRAINED_LEARNING_RATES.values())
+    assert {name for pair in TRAINED_PAIRS for name in pair} == set(TRAINED_FORMATS)
+    assert all(method in TRAINED for method, _, _ in TRAINED_FORMATS.values())
+    defaults = {name: parameter.default for name, parameter
+                in inspect.signature(fine_tune).parameters.items()}
+    budget = Budget()
+    for setting in ("pruning_fraction", "update_every", "step_size_lr", "bn_batches"):
+        assert defaults[setting] == getattr(budget, setting), setting
+
+
+def test_notebook_5_searches_the_library_grids():
+    """The grids of notebook 5, a literal there, are ``pvq.finetune.LEARNING_RATE_GRIDS``."""
+    source = (Path(__file__).resolve().parents[1]
+              / "notebooks/05_finetuning_qat_vs_pruning.py").read_text()
+    assignment = next(node for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                      and [ast.unparse(t) for t in node.targets] == ["GRIDS"])
+    if isinstance(assignment.value, ast.Dict):
+        assert ast.literal_eval(assignment.value) == LEARNING_RATE_GRIDS
+    else:  # notebook 5 takes the library's grids by name
+        assert ast.unparse(assignment.value).endswith("LEARNING_RATE_GRIDS")

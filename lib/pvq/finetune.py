@@ -58,6 +58,10 @@ BITS = (8, 6, 4, 3, 2)
 #: the weights' learning rates each method may choose from (on calibration accuracy): the
 #: digits baselines' own training rate and a tenth of it
 LEARNING_RATES = (0.01, 0.1)
+#: notebook 5's learning-rate grids on the task with headroom (one epoch of fine-tuning): four
+#: rates a factor of about 3 apart per method; notebook 6 searches their union
+LEARNING_RATE_GRIDS = {"quantization": (0.0003, 0.001, 0.003, 0.01),
+                       "pruning": (0.03, 0.1, 0.3, 1.0)}
 
 
 @dataclass(frozen=True)
