@@ -511,26 +511,33 @@ TRAINED_LEARNING_RATES = {"prune-then-quantize": 0.03, "quantize-then-prune": 0.
                           "QAP (both at once)": 0.1, "LSQ INT3": 0.03}
 
 
-def trained_correct(job: tuple[str, int | None, float, float, int, int]) -> dict[str, np.ndarray]:
-    """Which calibration and which test images one trained model gets right (keys
-    ``calibration`` and ``test``): ``fine_tune_combined`` of the shipped ``digits_cnn_small`` on
-    the distorted digits with ``job = (method, bits, sparsity, lr, seed, epochs)``. A function of
-    the job alone (the baseline is never changed), so ``pvq.parallel.parallel_map`` may run the
-    jobs in other processes."""
+def _trained_model(job: tuple[str, int | None, float, float, int, int]) -> tuple[nn.Module, object]:
+    """``fine_tune_combined`` of the shipped ``digits_cnn_small`` with ``job = (method, bits,
+    sparsity, lr, seed, epochs)``, and the loaders of its task."""
     if not (isinstance(job, tuple) and len(job) == 6):
         raise TypeError(f"job must be a tuple (method, bits, sparsity, lr, seed, epochs), "
                         f"got {job!r}")
     method, bits, sparsity, lr, seed, epochs = job
     baseline, loaders = _headroom_setup()
-    model = fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
-                               sparsity=sparsity, epochs=epochs, lr=lr, seed=seed)
-    return {"calibration": per_example_correct(model, loaders.calibration),
-            "test": per_example_correct(model, loaders.test)}
+    return fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
+                              sparsity=sparsity, epochs=epochs, lr=lr, seed=seed), loaders
 
 
 def trained_test_correct(job: tuple[str, int | None, float, float, int, int]) -> np.ndarray:
-    """``trained_correct(job)["test"]``: which test images one trained model gets right."""
-    return trained_correct(job)["test"]
+    """Which test images one trained model gets right: ``fine_tune_combined`` of the shipped
+    ``digits_cnn_small`` on the distorted digits with ``job = (method, bits, sparsity, lr,
+    seed, epochs)``. A function of the job alone (the baseline is never changed), so
+    ``pvq.parallel.parallel_map`` may run the jobs in other processes."""
+    model, loaders = _trained_model(job)
+    return per_example_correct(model, loaders.test)
+
+
+def trained_correct(job: tuple[str, int | None, float, float, int, int]) -> dict[str, np.ndarray]:
+    """``trained_test_correct`` on the calibration and the test images (keys ``calibration``
+    and ``test``): what a learning-rate search needs (``scripts/bench_combine.py``)."""
+    model, loaders = _trained_model(job)
+    return {"calibration": per_example_correct(model, loaders.calibration),
+            "test": per_example_correct(model, loaders.test)}
 
 
 def weight_snr(original: nn.Module, compressed: nn.Module) -> pd.Series:
