@@ -1236,8 +1236,8 @@ assert pruned_half[("INT4, 50 % pruned", "prune-then-quantize")] < pruned_half[(
 # - **structured** pruning at the same parameter count: whole output rows removed (the rows of
 #   smallest norm, `prune.channel_mask`), which leaves a smaller *dense* matrix.
 #
-# First, that every variant computes what it claims, `x @ weight.T` with its own (pruned or
-# quantized) weight:
+# First, that every variant computes what it claims, $x W^\top$ with its own (pruned or
+# quantized) weight $W$:
 
 # %%
 weight = torch.from_numpy(w).float()
