@@ -71,10 +71,10 @@ from pvq.baselines import baseline_loaders
 from pvq.combine import weight_snr
 from pvq.compression import equivalent_sparsity
 from pvq.data import digits_loaders, digits_split, distorted_digits_split
-from pvq.finetune import (BITS, METHODS, NAMES, Budget, accuracy_interval, accuracy_intervals,
-                          at_chosen_rates, compress, grid_sweep, learning_rate_choice,
-                          paired_gap_table, per_example_correct, representation_table, sweep,
-                          uncompressed_runs)
+from pvq.finetune import (BITS, LEARNING_RATE_GRIDS, METHODS, NAMES, Budget, accuracy_interval,
+                          accuracy_intervals, at_chosen_rates, compress, grid_sweep,
+                          learning_rate_choice, paired_gap_table, per_example_correct,
+                          representation_table, sweep, uncompressed_runs)
 from pvq.layers import compressible_layers
 from pvq.plotting import COLORS, use_course_style
 from pvq.pruning_schedule import GradualMagnitudePruning, cubic_sparsity
@@ -554,7 +554,7 @@ test_cubic_sparsity(my_cubic_sparsity)
 # outside it: the table says whether the pick is inside.
 
 # %%
-GRIDS = {"quantization": (0.0003, 0.001, 0.003, 0.01), "pruning": (0.03, 0.1, 0.3, 1.0)}
+GRIDS = LEARNING_RATE_GRIDS  # four rates per method; notebook 6 searches their union
 SELECTION_SEEDS, SEEDS = (0, 1), (0, 1, 2, 3, 4)
 
 # %% [raw]

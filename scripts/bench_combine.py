@@ -8,8 +8,11 @@ headroom (issue 15, issue 16): the full protocol behind notebook 06's section 4.
   then gradual pruning of the quantized model) and both at once (quantization-aware pruning);
   against LSQ at 3 bits, quantization alone at the same storage. Every method gets the same
   number of epochs in all (an order: half per stage).
-- Learning rate per method from ``GRID`` on *calibration* accuracy averaged over
-  ``SELECTION_SEEDS``; then every seed at the chosen rate (the selection seeds' runs reused).
+- Learning rate per method from ``combine.TRAINED_GRID`` (the union of notebook 5's grids,
+  ``pvq.finetune.LEARNING_RATE_GRIDS``) on *calibration* accuracy averaged over
+  ``SELECTION_SEEDS``, chosen by ``pvq.finetune.learning_rate_choice`` as in notebook 5; then
+  every seed at the chosen rate (the selection seeds' runs reused). The picks are checked
+  against those notebook 6 uses, ``combine.TRAINED_LEARNING_RATES``.
 - Gaps on the same 3,600 test images, seeds paired by number, 95 % two-way bootstrap over seeds
   and test *originals* (``pvq.stats.paired_bootstrap(..., groups=test_source)``).
 
@@ -33,22 +36,14 @@ from bench_headroom import markdown  # a sibling script: scripts/ is on the path
 from pvq import combine
 from pvq.baselines import baseline_loaders
 from pvq.data import distorted_digits_split
-from pvq.finetune import per_example_correct
+from pvq.finetune import learning_rate_choice, per_example_correct
 from pvq.stats import paired_bootstrap
 from pvq.train import evaluate
 from pvq.zoo import pretrained
 
-NAME = "digits_cnn_small"
-#: (trained method of ``combine.TRAINED``, bits, sparsity) by name
-METHODS = {"prune-then-quantize": ("prune-then-quantize", 4, 0.5),
-           "quantize-then-prune": ("quantize-then-prune", 4, 0.5),
-           "QAP (both at once)": ("joint", 4, 0.5),
-           "LSQ INT3": ("joint", 3, 0.0)}
-#: five rates a factor ~3 apart, spanning notebook 5's picks (LSQ 0.03, GMP 0.3) with room
-GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+NAME = combine.HEADROOM_NETWORK
 SELECTION_SEEDS = (0, 1)
 SEEDS = (0, 1, 2, 3, 4)
-EPOCHS = 2
 
 
 def _setup() -> tuple:
@@ -58,17 +53,17 @@ def _setup() -> tuple:
 
 
 def job(task: tuple[str, float, int, int]) -> dict:
-    """One trained model: its calibration accuracy and per-example test correctness."""
+    """One trained model (``combine.trained_correct``) as a record in the columns of
+    ``pvq.finetune``'s runs: its calibration accuracy and per-example test correctness."""
     name, lr, seed, epochs = task
-    baseline, loaders = _setup()
-    method, bits, sparsity = METHODS[name]
+    _setup()
+    method, bits, sparsity = combine.TRAINED_FORMATS[name]
     start = time.process_time()
-    model = combine.fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
-                                       sparsity=sparsity, epochs=epochs, lr=lr, seed=seed)
-    return {"name": name, "lr": lr, "seed": seed,
+    correct = combine.trained_correct((method, bits, sparsity, lr, seed, epochs))
+    return {"method": name, "stage": "fine-tuned", "bits": bits, "lr": lr, "seed": seed,
             "cpu_s": time.process_time() - start,
-            "calibration": evaluate(model, loaders.calibration, progress=False),
-            "test_correct": per_example_correct(model, loaders.test)}
+            "calibration_accuracy": float(correct["calibration"].mean()),
+            "test_correct": correct["test"]}
 
 
 def post_training_orders() -> pd.DataFrame:
@@ -94,7 +89,8 @@ def post_training_orders() -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=EPOCHS, help="in all, per method")
+    parser.add_argument("--epochs", type=int, default=combine.TRAINED_EPOCHS,
+                        help="in all, per method")
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     parser.add_argument("--save", help="pickle the records here")
     args = parser.parse_args()
@@ -103,16 +99,19 @@ def main() -> None:
     context = get_context("fork")
     with context.Pool(args.workers) as pool:
         grid = pool.map(job, [(name, lr, seed, args.epochs) for name, lr, seed in
-                              itertools.product(METHODS, GRID, SELECTION_SEEDS)], chunksize=1)
-        grid = pd.DataFrame(grid)
-        means = grid.groupby(["name", "lr"])["calibration"].mean().unstack("name")
-        picks = {name: float(means[name].idxmax()) for name in METHODS}
-        rest = pool.map(job, [(name, picks[name], seed, args.epochs) for name in METHODS
+                              itertools.product(combine.TRAINED_FORMATS, combine.TRAINED_GRID,
+                                                SELECTION_SEEDS)], chunksize=1)
+        choice = learning_rate_choice(pd.DataFrame(grid))
+        picks = choice["lr"].to_dict()
+        rest = pool.map(job, [(name, picks[name], seed, args.epochs)
+                              for name in combine.TRAINED_FORMATS
                               for seed in seeds if seed not in SELECTION_SEEDS], chunksize=1)
+    grid = pd.DataFrame(grid)
+    means = grid.groupby(["method", "lr"])["calibration_accuracy"].mean().unstack("method")
     records = pd.concat([grid, pd.DataFrame(rest)], ignore_index=True)
     if args.save:
         pd.to_pickle(records, args.save)
-    chosen = pd.concat([records[(records["name"] == n) & (records["lr"] == lr)
+    chosen = pd.concat([records[(records["method"] == n) & (records["lr"] == lr)
                                 & records["seed"].isin(seeds)] for n, lr in picks.items()])
     source = distorted_digits_split().test_source
     baseline, loaders = _setup()
@@ -128,24 +127,19 @@ def main() -> None:
     print(markdown(post_training_orders().round(1)))
     print(f"\nLearning rate: mean calibration accuracy (%) over seeds {SELECTION_SEEDS}:\n")
     print(markdown((100 * means).round(2)))
-    inside = {n: GRID[0] < lr < GRID[-1] for n, lr in picks.items()}
-    print("\nPicks: " + ", ".join(f"{n} {lr:g} (inside the grid: {inside[n]})"
-                                  for n, lr in picks.items()) + ".\n")
-    correct = {n: np.stack(list(chosen[chosen["name"] == n].sort_values("seed")["test_correct"]))
-               for n in METHODS}
+    print("\nPicks: " + ", ".join(f"{n} {row.lr:g} (inside the grid: {row.inside})"
+                                  for n, row in choice.iterrows()) + "; the rates notebook 6 "
+          f"uses (combine.TRAINED_LEARNING_RATES): {picks == combine.TRAINED_LEARNING_RATES}.\n")
+    correct = {n: np.stack(list(chosen[chosen["method"] == n].sort_values("seed")["test_correct"]))
+               for n in combine.TRAINED_FORMATS}
     rows = []
     for n, c in correct.items():
         per_seed = c.mean(axis=1)
         rows.append({"method": n, "lr": picks[n], "test %": round(100 * per_seed.mean(), 1),
                      "std (pp)": round(100 * per_seed.std(ddof=1), 1), "seeds": len(per_seed)})
     print(markdown(pd.DataFrame(rows).set_index("method")))
-    pairs = [("prune-then-quantize", "quantize-then-prune"),
-             ("QAP (both at once)", "prune-then-quantize"),
-             ("QAP (both at once)", "quantize-then-prune"),
-             ("LSQ INT3", "QAP (both at once)"), ("LSQ INT3", "prune-then-quantize"),
-             ("LSQ INT3", "quantize-then-prune")]
     gaps = []
-    for a, b in pairs:
+    for a, b in combine.TRAINED_PAIRS:
         gap = paired_bootstrap(correct[a], correct[b], groups=source)
         gaps.append({"A - B": f"{a} - {b}", "gap (pp)": round(100 * gap.gap, 1),
                      "95 % interval (pp)": f"[{100 * gap.low:.1f}, {100 * gap.high:.1f}]"})

@@ -1,6 +1,7 @@
 """Pruning and quantization together: the two orders, the frontier, joint fine-tuning."""
 
 import copy
+import inspect
 
 import numpy as np
 import pytest
@@ -11,6 +12,11 @@ from scipy import stats
 from torch.utils.data import DataLoader, TensorDataset
 
 from pvq.combine import (
+    TRAINED,
+    TRAINED_FORMATS,
+    TRAINED_GRID,
+    TRAINED_LEARNING_RATES,
+    TRAINED_PAIRS,
     compress,
     fine_tune,
     frontier,
@@ -32,6 +38,7 @@ from pvq.compression import (
     saved_payload_bytes,
 )
 from pvq.data import digits_split
+from pvq.finetune import LEARNING_RATE_GRIDS, Budget
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.prune import magnitude_mask, magnitude_prune, pruned_count, semi_structured_mask
@@ -344,3 +351,20 @@ def test_fine_tune_combined_dispatches_and_refuses_bad_input():
         fine_tune_in_order(model, loader, bits=3, sparsity=0.0, order="quantize-then-prune")
     with pytest.raises(ValueError, match="order"):
         fine_tune_in_order(model, loader, bits=3, sparsity=0.5, order="joint")
+
+
+def test_the_trained_comparison_follows_notebook_5s_grids_and_budget():
+    """Notebook 6's trained formats search the union of notebook 5's grids, with notebook 5's
+    training settings besides the epochs; the recorded picks lie strictly inside the grid."""
+    assert set(TRAINED_GRID) == set(LEARNING_RATE_GRIDS["quantization"]) | set(
+        LEARNING_RATE_GRIDS["pruning"]) and list(TRAINED_GRID) == sorted(TRAINED_GRID)
+    assert set(TRAINED_LEARNING_RATES) == set(TRAINED_FORMATS)
+    assert all(TRAINED_GRID[0] < lr < TRAINED_GRID[-1] and lr in TRAINED_GRID
+               for lr in TRAINED_LEARNING_RATES.values())
+    assert {name for pair in TRAINED_PAIRS for name in pair} == set(TRAINED_FORMATS)
+    assert all(method in TRAINED for method, _, _ in TRAINED_FORMATS.values())
+    defaults = {name: parameter.default for name, parameter
+                in inspect.signature(fine_tune).parameters.items()}
+    budget = Budget()
+    for setting in ("pruning_fraction", "update_every", "step_size_lr", "bn_batches"):
+        assert defaults[setting] == getattr(budget, setting), setting

@@ -276,3 +276,4 @@ def test_per_example_correct_checks_its_loader(loader):
 def test_jobs_for_the_workers_are_checked(job):
     refuses(lambda: combine.post_training_test_correct(job), "job")
     refuses(lambda: combine.trained_test_correct(job), "job")
+    refuses(lambda: combine.trained_correct(job), "job")

@@ -18,7 +18,7 @@ MASTERS = [path for path in NOTEBOOKS if edition.is_otter_master(nbformat.read(p
 ONE_ANSWER = [path for path in NOTEBOOKS if path not in MASTERS]
 # notebooks rewritten as otter masters by this issue; the others follow with the same markers
 CONVERTED = {"01_quantizers_and_pruners", "02_snr_theory_normal", "03_kurtosis_when_pruning_wins",
-             "04_per_layer_bounds", "05_finetuning_qat_vs_pruning"}
+             "04_per_layer_bounds", "05_finetuning_qat_vs_pruning", "06_combining_and_hardware"}
 
 
 def blocks(notebook: nbformat.NotebookNode, kind: str) -> list[list[nbformat.NotebookNode]]:

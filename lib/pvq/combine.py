@@ -59,6 +59,7 @@ from pvq.compression import (
     entropy_coded_bits_per_weight,
     sparsity_at_budget,
 )
+from pvq.finetune import LEARNING_RATE_GRIDS, per_example_correct
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.pruning_schedule import GradualMagnitudePruning
@@ -480,8 +481,6 @@ def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
     """``post_training`` of the shipped ``digits_cnn_small`` with ``job = (bits, sparsity,
     order)``: its worst layer's weight SNR and which test images it gets right (a function of
     the job alone, for ``pvq.parallel.parallel_map``)."""
-    from pvq.finetune import per_example_correct
-
     if not (isinstance(job, tuple) and len(job) == 3):
         raise TypeError(f"job must be a tuple (bits, sparsity, order), got {job!r}")
     bits, sparsity, order = job
@@ -491,21 +490,54 @@ def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
             "correct": per_example_correct(model, loaders.test)}
 
 
-def trained_test_correct(job: tuple[str, int | None, float, float, int, int]) -> np.ndarray:
-    """Which test images one trained model gets right: ``fine_tune_combined`` of the shipped
-    ``digits_cnn_small`` on the distorted digits with ``job = (method, bits, sparsity, lr,
-    seed, epochs)``. A function of the job alone (the baseline is never changed), so
-    ``pvq.parallel.parallel_map`` may run the jobs in other processes."""
-    from pvq.finetune import per_example_correct
+#: the trained comparison of notebook 6 (section 4) and ``scripts/bench_combine.py``: by name,
+#: ``(method of TRAINED, bits, sparsity)``, all at 3 bits per weight with a bitmask
+TRAINED_FORMATS = {"prune-then-quantize": ("prune-then-quantize", 4, 0.5),
+                   "quantize-then-prune": ("quantize-then-prune", 4, 0.5),
+                   "QAP (both at once)": ("joint", 4, 0.5), "LSQ INT3": ("joint", 3, 0.0)}
+#: every trained format searches the union of notebook 5's two grids (each combination has a
+#: quantization and a pruning part): eight rates a factor of about 3 apart
+TRAINED_GRID = tuple(sorted({lr for grid in LEARNING_RATE_GRIDS.values() for lr in grid}))
+#: epochs per trained model, in all (an order: one per stage, the fewest two stages can have)
+TRAINED_EPOCHS = 2
+#: the paired comparisons ``A - B`` of the trained formats, on the same test images
+TRAINED_PAIRS = (("prune-then-quantize", "quantize-then-prune"),
+                 ("QAP (both at once)", "prune-then-quantize"),
+                 ("QAP (both at once)", "quantize-then-prune"), ("LSQ INT3", "QAP (both at once)"),
+                 ("LSQ INT3", "prune-then-quantize"), ("LSQ INT3", "quantize-then-prune"))
+#: the rates ``scripts/bench_combine.py`` picked from ``TRAINED_GRID`` on calibration accuracy
+#: (mean of seeds 0 and 1, ``pvq.finetune.learning_rate_choice``); recorded in BENCHMARKS.md
+TRAINED_LEARNING_RATES = {"prune-then-quantize": 0.03, "quantize-then-prune": 0.3,
+                          "QAP (both at once)": 0.1, "LSQ INT3": 0.03}
 
+
+def _trained_model(job: tuple[str, int | None, float, float, int, int]) -> tuple[nn.Module, object]:
+    """``fine_tune_combined`` of the shipped ``digits_cnn_small`` with ``job = (method, bits,
+    sparsity, lr, seed, epochs)``, and the loaders of its task."""
     if not (isinstance(job, tuple) and len(job) == 6):
         raise TypeError(f"job must be a tuple (method, bits, sparsity, lr, seed, epochs), "
                         f"got {job!r}")
     method, bits, sparsity, lr, seed, epochs = job
     baseline, loaders = _headroom_setup()
-    model = fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
-                               sparsity=sparsity, epochs=epochs, lr=lr, seed=seed)
+    return fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
+                              sparsity=sparsity, epochs=epochs, lr=lr, seed=seed), loaders
+
+
+def trained_test_correct(job: tuple[str, int | None, float, float, int, int]) -> np.ndarray:
+    """Which test images one trained model gets right: ``fine_tune_combined`` of the shipped
+    ``digits_cnn_small`` on the distorted digits with ``job = (method, bits, sparsity, lr,
+    seed, epochs)``. A function of the job alone (the baseline is never changed), so
+    ``pvq.parallel.parallel_map`` may run the jobs in other processes."""
+    model, loaders = _trained_model(job)
     return per_example_correct(model, loaders.test)
+
+
+def trained_correct(job: tuple[str, int | None, float, float, int, int]) -> dict[str, np.ndarray]:
+    """``trained_test_correct`` on the calibration and the test images (keys ``calibration``
+    and ``test``): what a learning-rate search needs (``scripts/bench_combine.py``)."""
+    model, loaders = _trained_model(job)
+    return {"calibration": per_example_correct(model, loaders.calibration),
+            "test": per_example_correct(model, loaders.test)}
 
 
 def weight_snr(original: nn.Module, compressed: nn.Module) -> pd.Series:

@@ -55,6 +55,10 @@ NAMES = {("quantization", "post-training"): "PTQ", ("pruning", "post-training"):
          ("quantization", "fine-tuned"): "LSQ", ("pruning", "fine-tuned"): "GMP"}
 #: the bit-widths the paper compares (sparsities 50, 62.5, 75, 81.25 and 87.5 %)
 BITS = (8, 6, 4, 3, 2)
+#: notebook 5's learning-rate grids on the task with headroom (one epoch of fine-tuning): four
+#: rates a factor of about 3 apart per method; notebook 6 searches their union
+LEARNING_RATE_GRIDS = {"quantization": (0.0003, 0.001, 0.003, 0.01),
+                       "pruning": (0.03, 0.1, 0.3, 1.0)}
 
 
 @dataclass(frozen=True)
