@@ -52,6 +52,8 @@ SPHINX := $(BIN)/python -m sphinx -b html -q -W --keep-going
 site: $(INSTALLED)
 	scripts/offline $(SPHINX) -d build/site-doctrees book build/site
 
+# --no-compile: Python compiles a module when it is first imported, only the modules used,
+# instead of pip compiling all 18,550 installed files first (62 s of CPU, measured).
 # The kernel is named after the project; the Jupyter news prompt is switched off (the course
 # runs offline and the prompt would cover the first notebook). The server configuration
 # (etc/jupyter: serve as root too, list each notebook once by hiding its .py twin) goes into the
@@ -59,7 +61,7 @@ site: $(INSTALLED)
 $(INSTALLED): requirements.txt pyproject.toml $(SERVER_CONFIG)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pvq)"
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
