@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -59,7 +58,8 @@ from pvq.compression import (
     entropy_coded_bits_per_weight,
     sparsity_at_budget,
 )
-from pvq.finetune import LEARNING_RATE_GRIDS, per_example_correct
+from pvq.finetune import (HEADROOM_NETWORK, LEARNING_RATE_GRIDS, headroom_setup,
+                          per_example_correct)
 from pvq.layers import compressible_layers
 from pvq.metrics import snr_db
 from pvq.pruning_schedule import GradualMagnitudePruning
@@ -465,18 +465,6 @@ def fine_tune_combined(model: nn.Module, loader: Batches, *, method: str, bits: 
                               epochs=epochs // 2, lr=lr, seed=seed, **budget)
 
 
-#: the network and task of the trained comparisons (notebook 6, ``scripts/bench_combine.py``)
-HEADROOM_NETWORK = "digits_cnn_small"
-
-
-@cache
-def _headroom_setup() -> tuple[nn.Module, object]:
-    from pvq.baselines import baseline_loaders
-    from pvq.zoo import pretrained
-
-    return pretrained(HEADROOM_NETWORK), baseline_loaders(HEADROOM_NETWORK)
-
-
 def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
     """``post_training`` of the shipped ``digits_cnn_small`` with ``job = (bits, sparsity,
     order)``: its worst layer's weight SNR and which test images it gets right (a function of
@@ -484,7 +472,7 @@ def post_training_test_correct(job: tuple[int | None, float, str]) -> dict:
     if not (isinstance(job, tuple) and len(job) == 3):
         raise TypeError(f"job must be a tuple (bits, sparsity, order), got {job!r}")
     bits, sparsity, order = job
-    baseline, loaders = _headroom_setup()
+    baseline, loaders = headroom_setup()
     model = post_training(baseline, loaders.train, bits=bits, sparsity=sparsity, order=order)
     return {"worst layer SNR (dB)": weight_snr(baseline, model).min(),
             "correct": per_example_correct(model, loaders.test)}
@@ -518,7 +506,7 @@ def _trained_model(job: tuple[str, int | None, float, float, int, int]) -> tuple
         raise TypeError(f"job must be a tuple (method, bits, sparsity, lr, seed, epochs), "
                         f"got {job!r}")
     method, bits, sparsity, lr, seed, epochs = job
-    baseline, loaders = _headroom_setup()
+    baseline, loaders = headroom_setup()
     return fine_tune_combined(baseline, loaders.train, method=method, bits=bits,
                               sparsity=sparsity, epochs=epochs, lr=lr, seed=seed), loaders
 

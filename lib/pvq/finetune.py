@@ -29,6 +29,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -232,6 +233,35 @@ def sweep(model: nn.Module, loaders: DigitsLoaders, *, methods: Iterable[str] = 
                 records += [run(starts[b], method, b, loaders, lr=lr, seed=seed, budget=budget)
                             for b in bits]
     return pd.DataFrame(records)
+
+
+#: the network and task with headroom that notebooks 5 and 6 fine-tune (``pvq.baselines``)
+HEADROOM_NETWORK = "digits_cnn_small"
+
+
+@cache
+def headroom_setup() -> tuple[nn.Module, DigitsLoaders]:
+    """The shipped ``digits_cnn_small`` and its distorted-digits loaders, loaded once per
+    process (each worker process of ``pvq.parallel`` loads its own)."""
+    from pvq.baselines import baseline_loaders
+    from pvq.zoo import pretrained
+
+    return pretrained(HEADROOM_NETWORK), baseline_loaders(HEADROOM_NETWORK)
+
+
+def headroom_run(job: tuple) -> dict:
+    """``run`` of the shipped ``digits_cnn_small`` on the distorted digits with ``job = (method,
+    bits, lr, seed, budget)``, from the start ``sweep`` gives it: its record without the model.
+    A function of the job alone, so ``pvq.parallel.parallel_map`` may run it in another
+    process (a fine-tuned model holds parametrizations, which do not travel between processes)."""
+    if not (isinstance(job, tuple) and len(job) == 5):
+        raise TypeError(f"job must be a tuple (method, bits, lr, seed, budget), got {job!r}")
+    method, bits, lr, seed, budget = job
+    method, bits = _check_method(method), check_bits(bits)
+    baseline, loaders = headroom_setup()
+    start = compress(baseline, method, bits) if method == "quantization" else baseline
+    record = run(start, method, bits, loaders, lr=lr, seed=seed, budget=_check_budget(budget))
+    return {key: value for key, value in record.items() if key != "model"}
 
 
 def grid_sweep(model: nn.Module, loaders: DigitsLoaders,
