@@ -24,6 +24,8 @@ from pvq.finetune import (
     fine_tune,
     fine_tune_uncompressed,
     grid_sweep,
+    headroom_run,
+    headroom_setup,
     learning_rate_choice,
     paired_gap_table,
     per_example_correct,
@@ -377,3 +379,26 @@ def test_per_example_correct_takes_the_same_batches_from_any_loader():
     assert np.array_equal(per_example_correct(model, rows), per_example_correct(model, data.test))
     with pytest.raises(ValueError, match="empty"):
         per_example_correct(model, [])
+
+
+def test_a_headroom_job_is_the_run_on_the_shipped_network_in_another_process():
+    """``headroom_run`` in a worker gives the record ``run`` gives here, from the same start."""
+    from pvq.parallel import parallel_map
+
+    budget = Budget(epochs=1, bn_batches=2)
+    baseline, task = headroom_setup()
+    here = run(compress(baseline, "quantization", 6), "quantization", 6, task, lr=0.001,
+               seed=1, budget=budget)
+    (there,) = parallel_map(headroom_run, [("quantization", 6, 0.001, 1, budget)], workers=2)
+    assert set(there) == set(here) - {"model"}
+    np.testing.assert_array_equal(there["test_correct"], here["test_correct"])
+    assert there["calibration_accuracy"] == here["calibration_accuracy"]
+
+
+@pytest.mark.parametrize("job", [("quantization", 6, 0.001, 1), ["pruning", 4, 0.1, 0, Budget()],
+                                 ("distillation", 4, 0.1, 0, Budget()),
+                                 ("pruning", 4.5, 0.1, 0, Budget()),
+                                 ("pruning", 4, 0.1, 0, "budget")])
+def test_bad_headroom_jobs_are_named(job):
+    with pytest.raises((TypeError, ValueError), match="job|method|bits|budget"):
+        headroom_run(job)
