@@ -1,5 +1,6 @@
 """Sphinx configuration of the course site: myst-nb renders the executed notebooks, the
-sphinx-book-theme lays them out (contents, previous/next, search, a Binder button per page).
+sphinx-book-theme lays them out (contents, previous/next, search, a Binder button per page, which
+opens the page's notebook in the student edition that Binder builds: exercises open).
 
     .venv/bin/python -m sphinx -b html book build/site      (what `make site` runs)
 
@@ -108,6 +109,21 @@ def copy_mathjax(app) -> None:
     copy_asset(MATHJAX, str(Path(app.outdir) / "_static" / "mathjax"))
 
 
+def student_edition_url(url: str) -> str:
+    """A Binder address of a master notebook, ``.../tree/notebooks/NN.ipynb``, made the address of
+    its student edition (``binder/postBuild`` builds it into ``student/``); others unchanged."""
+    return url.replace("urlpath=lab/tree/notebooks/", "urlpath=lab/tree/student/")
+
+
+def launch_the_student_edition(app, pagename, templatename, context, doctree) -> None:
+    """After the theme's launch buttons (priority 501): Binder opens the student edition."""
+    for group in context.get("header_buttons", []):
+        for button in group.get("buttons", []):
+            if "url" in button:
+                button["url"] = student_edition_url(button["url"])
+
+
 def setup(app):
     app.connect("source-read", read_notebook_for_the_page)
     app.connect("builder-inited", copy_mathjax)
+    app.connect("html-page-context", launch_the_student_edition, priority=900)

@@ -564,9 +564,8 @@ SELECTION_SEEDS, SEEDS = (0, 1), (0, 1, 2, 3, 4)
 # name: exercise_5
 
 # %% [markdown]
-# **Exercise 5.** *Predict, then run.* LSQ starts from PTQ, close to the original network; GMP
-# must recover from removing three weights in four. Which learning rate will the calibration
-# data pick? Set `predicted_rates` to `"GMP's many times larger"`, `"about the same"` or
+# **Exercise 5.** *Predict, then run.* Which learning rate will the calibration data pick for
+# each method? Set `predicted_rates` to `"GMP's many times larger"`, `"about the same"` or
 # `"LSQ's many times larger"` (many times: at least 3) *before* you run the next two cells,
 # which train both methods over their grids and plot the choice.
 
@@ -631,7 +630,7 @@ test_rate_prediction(predicted_rates, grid)
 # %%
 # NBVAL_IGNORE_OUTPUT
 means = grid.groupby(["method", "lr"])["calibration_accuracy"].mean()
-margin = {m: round(1024 * (means[m].max() - means[m].drop(choice.loc[m, "lr"]).max()), 1)
+margin = {m: float(round(1024 * (means[m].max() - means[m].drop(choice.loc[m, "lr"]).max()), 1))
           for m in METHODS}
 print("calibration images (of 1,024) between the best and the second-best rate:", margin)
 spans = means.groupby("method").agg(lambda m: m.max() - m.min())
@@ -795,8 +794,8 @@ plt.show()
 # exact two-sided p-value. The check compares it with `pvq.stats.mcnemar` on three pairs of
 # twelve examples.
 #
-# *Hint: `(a == 1) & (b == 0)` marks the examples A alone got right; `binomtest(k, n, 0.5)`
-# (`scipy.stats.binomtest`, imported at the top) has a `pvalue`.*
+# *Hint: only the examples on which A and B differ count; `scipy.stats.binomtest` (imported at
+# the top) gives the exact binomial test.*
 
 # %% [raw]
 # # BEGIN SOLUTION

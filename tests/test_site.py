@@ -85,9 +85,11 @@ def test_exercises_are_boxed_and_solutions_folded(built, path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_each_page_launches_its_notebook_on_binder(built, path):
-    expected = binder_url(repository_url(), notebook=f"notebooks/{path.name}")
-    assert f'href="{expected}"' in page_of(built, path)
+def test_each_page_launches_its_student_notebook_on_binder(built, path):
+    """The page shows the master (solutions folded); Binder opens the student edition."""
+    page = page_of(built, path)
+    assert f'href="{binder_url(repository_url(), notebook=f"student/{path.name}")}"' in page
+    assert binder_url(repository_url(), notebook=f"notebooks/{path.name}") not in page
 
 
 def test_exercise_box_starts_at_the_statement_and_leaves_other_text_alone():
