@@ -19,7 +19,7 @@
 # *Course: Pruning vs Quantization, after Kuzmin et al., "Pruning vs Quantization: Which is
 # Better?", NeurIPS 2023 (arXiv 2307.02973).*
 #
-# **Estimated time:** 45 minutes (the code needs about two minutes of CPU time on a laptop). **You
+# **Estimated time:** 45 minutes (the code runs for about a minute on a laptop's two cores). **You
 # need:** notebook 1 (quantizer, pruner), notebook 3 (kurtosis), notebook 4 (layer-wise output
 # error, the certified bounds).
 #
@@ -84,6 +84,7 @@ CALIBRATION_COUNT, EVAL_COUNT, HALF_TOKENS = 64, 128, 32
 calibration = split.calibration[:CALIBRATION_COUNT]
 held_out = split.held_out[:EVAL_COUNT]
 first_halves, second_halves = map(list, zip(*(text.halves(p) for p in held_out)))
+halves = first_halves + second_halves  # embedded together: the first len(held_out), then the rest
 layers = transformer.layer_names()
 print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
       f"{len(layers)} linear layers in the blocks")
@@ -185,7 +186,8 @@ METHODS = list(transformer.METHODS)
 # ### Per-layer output SNR, beside kurtosis
 #
 # A second forward pass, over the held-out halves, records $G = X^\top X$ on tokens the
-# algorithms never saw. There each layer's output SNR is measured,
+# algorithms never saw (and the full-precision embeddings that section 6 compares with). There
+# each layer's output SNR is measured,
 # $10\log_{10}\frac{\operatorname{tr}(W G W^\top)}{\operatorname{tr}(\Delta G \Delta^\top)}$
 # with $\Delta = \hat W - W$, for each layer and budget. The layer
 # `encoder.layer.0.output.dense` carries one extreme outlier weight: its excess kurtosis is by
@@ -193,17 +195,18 @@ METHODS = list(transformer.METHODS)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-evaluation_grams = transformer.input_grams(tokenizer, model, first_halves + second_halves,
-                                           max_tokens=HALF_TOKENS)
+with transformer.recording_grams(model) as evaluation_grams:
+    reference = transformer.embed(tokenizer, model, halves, max_tokens=HALF_TOKENS)
 print(f"held out: {int(evaluation_grams['tokens'])} tokens")
 originals = {name: model.get_submodule(name).weight.detach() for name in layers}
 rows = []
 for name in layers:
-    for b in BUDGETS.bits:
-        rows.append({"layer": name.removeprefix("encoder.layer."), "bits": b,
-                     "kurtosis": excess_kurtosis(originals[name].numpy()),
-                     **{m: transformer.gram_snr_db(originals[name], compressed[m, b][name],
-                                                   evaluation_grams[name]) for m in METHODS}})
+    keys = [(m, b) for b in BUDGETS.bits for m in METHODS]
+    snrs = dict(zip(keys, transformer.gram_snrs_db(
+        originals[name], [compressed[key][name] for key in keys], evaluation_grams[name])))
+    kurtosis = excess_kurtosis(originals[name].numpy())
+    rows += [{"layer": name.removeprefix("encoder.layer."), "bits": b, "kurtosis": kurtosis,
+              **{m: snrs[m, b] for m in METHODS}} for b in BUDGETS.bits]
 layer_snr = pd.DataFrame(rows)
 outlier = "0.output.dense"
 print(layer_snr[layer_snr.layer == outlier].round(2).to_string(index=False))
@@ -258,29 +261,23 @@ assert (outlier_rows.GPTQ > outlier_rows.SparseGPT).all()
 #
 # ## 6. End to end: embeddings and retrieval on held-out text
 #
-# Each compressed model embeds the held-out halves. **Fidelity:** the cosine similarity of each
+# Each compressed model embeds the held-out halves (`transformer.embed_each`: the twelve models
+# on two threads, each with its own copy of the six blocks). **Fidelity:** the cosine similarity of each
 # embedding to the full-precision model's, averaged. **Retrieval:** the first half of each
 # held-out paragraph must find its own second half, by cosine, among all second halves; a model
 # is right or wrong per paragraph, so two models compare on the same paragraphs with the paired
 # bootstrap of `pvq.stats`.
 
 # %%
-def evaluate(weights=None):
-    """Embeddings of the first and second halves, under the given layer weights."""
-    with transformer.swapped_weights(model, weights or {}):
-        return (transformer.embed(tokenizer, model, first_halves, max_tokens=HALF_TOKENS),
-                transformer.embed(tokenizer, model, second_halves, max_tokens=HALF_TOKENS))
-
-
 evaluate_start = time.perf_counter()
-reference = evaluate()
-outcomes = {"FP32": transformer.retrieval_correct(*reference)}
+embeddings = dict(zip(compressed, transformer.embed_each(
+    tokenizer, model, list(compressed.values()), halves, max_tokens=HALF_TOKENS)))
+n = len(held_out)
+outcomes = {"FP32": transformer.retrieval_correct(reference[:n], reference[n:])}
 cosines = {}
-for key, weights in compressed.items():
-    first, second = evaluate(weights)
-    outcomes[key] = transformer.retrieval_correct(first, second)
-    cosines[key] = float(torch.cat([(first * reference[0]).sum(1),
-                                    (second * reference[1]).sum(1)]).mean())
+for key, embedded in embeddings.items():
+    outcomes[key] = transformer.retrieval_correct(embedded[:n], embedded[n:])
+    cosines[key] = float((embedded * reference).sum(1).mean())
 evaluate_seconds = time.perf_counter() - evaluate_start
 
 # %%

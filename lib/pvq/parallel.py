@@ -1,9 +1,14 @@
 """Independent jobs on the machine's cores: a notebook on a 2-core laptop finishes sooner.
 
-Each worker is a fresh (spawned, not forked: a Jupyter kernel holds threads and sockets)
-process with one torch and one BLAS thread, so a job computes exactly what it computes in the
-notebook's own process; results come back in the order of the jobs. The workers start once
-(importing torch takes seconds) and serve every later call until the process exits.
+``parallel_map``: each worker is a fresh (spawned, not forked: a Jupyter kernel holds threads
+and sockets) process with one torch and one BLAS thread, so a job computes exactly what it
+computes in the notebook's own process; results come back in the order of the jobs. The workers
+start once (importing torch takes seconds) and serve every later call until the process exits.
+
+``thread_map``: the same on threads of this process, for jobs that spend their time in torch or
+BLAS kernels (which release Python's lock): no second copy of torch or of a model in memory. The
+torch and BLAS thread limits are the process's, so with one thread each (as the notebooks set
+them) a job computes exactly what it computes alone.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import atexit
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from multiprocessing import get_context
@@ -55,6 +60,14 @@ def _pool(count: int) -> ProcessPoolExecutor:
     return pool
 
 
+def _jobs_and_count(function: object, jobs: Iterable[Job], workers: int | None
+                    ) -> tuple[list[Job], int]:
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__}")
+    jobs = list(jobs)
+    return jobs, min(worker_count(workers), len(jobs))
+
+
 def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
                  workers: int | None = None) -> list[Result]:
     """``[function(job) for job in jobs]`` on ``worker_count(workers)`` processes.
@@ -62,10 +75,7 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     ``function`` must be importable (defined in a module, not in a notebook). With one worker,
     or one job, everything runs here, in this process.
     """
-    if not callable(function):
-        raise TypeError(f"function must be callable, got {type(function).__name__}")
-    jobs = list(jobs)
-    count = min(worker_count(workers), len(jobs))
+    jobs, count = _jobs_and_count(function, jobs, workers)
     if count <= 1:
         return [function(job) for job in jobs]
     try:
@@ -73,3 +83,17 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     except BrokenProcessPool:
         _pool.cache_clear()  # a worker died (out of memory?): the next call starts afresh
         raise
+
+
+def thread_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
+               workers: int | None = None) -> list[Result]:
+    """``[function(job) for job in jobs]`` on ``worker_count(workers)`` threads of this process.
+
+    The jobs must not write to shared state (give each its own copy of what it changes). With one
+    worker, or one job, everything runs in the calling thread.
+    """
+    jobs, count = _jobs_and_count(function, jobs, workers)
+    if count <= 1:
+        return [function(job) for job in jobs]
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(function, jobs))
