@@ -21,7 +21,8 @@ spec.loader.exec_module(edition)
 MASTERS = [path for path in NOTEBOOKS if edition.is_otter_master(nbformat.read(path, as_version=4))]
 ONE_ANSWER = [path for path in NOTEBOOKS if path not in MASTERS]
 # notebooks rewritten as otter masters by this issue; the others follow with the same markers
-CONVERTED = {"01_quantizers_and_pruners", "02_snr_theory_normal", "03_kurtosis_when_pruning_wins"}
+CONVERTED = {"01_quantizers_and_pruners", "02_snr_theory_normal", "03_kurtosis_when_pruning_wins",
+             "07_transformer_scale"}
 QUESTION = re.compile(r"#\s*BEGIN QUESTION\s*\n\s*name:\s*(\S+)")
 
 
