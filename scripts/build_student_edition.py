@@ -12,9 +12,7 @@ The student edition keeps the statements, replaces each solution by ``...``, eac
 ``grader.check("name")`` (the test travels in the notebook's metadata: it runs offline, with no
 grading server), drops the ``solution`` tags and clears every output.
 
-Notebooks that are not yet otter masters (the one-answer ``answer_* = ...`` cells tagged
-``solution``, checked by ``pvq.exercises.check_answer``) get their answers replaced by
-placeholders until they are converted.
+Every numbered notebook is an otter master; a notebook that is not is refused.
 
     .venv/bin/python scripts/build_student_edition.py [--output student]
 """
@@ -22,7 +20,6 @@ placeholders until they are converted.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import io
 import tempfile
@@ -32,7 +29,6 @@ import nbformat
 from otter.assign import main as otter_assign
 
 ROOT = Path(__file__).resolve().parents[1]
-PLACEHOLDER = "...  # your answer here"
 CONFIG_MARKER = "# ASSIGNMENT CONFIG"
 
 
@@ -41,18 +37,6 @@ def is_otter_master(notebook: nbformat.NotebookNode) -> bool:
     first = notebook.cells[0] if notebook.cells else None
     return first is not None and first.cell_type == "raw" \
         and first.source.lstrip().startswith(CONFIG_MARKER)
-
-
-def answer_names(source: str) -> list[str]:
-    """The ``answer_*`` names a one-answer solution cell assigns (and nothing else is allowed)."""
-    names = []
-    for statement in ast.parse(source).body:
-        targets = statement.targets if isinstance(statement, ast.Assign) else []
-        if len(targets) != 1 or not isinstance(targets[0], ast.Name) \
-                or not targets[0].id.startswith("answer_"):
-            raise ValueError(f"a solution cell may only assign answer_* names:\n{source}")
-        names.append(targets[0].id)
-    return names
 
 
 def _finish(student: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -65,15 +49,6 @@ def _finish(student: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     return student
-
-
-def one_answer_student(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A notebook not yet converted: each ``answer_*`` of a solution cell becomes a placeholder."""
-    student = nbformat.from_dict(notebook)
-    for cell in student.cells:
-        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
-            cell.source = "\n".join(f"{name} = {PLACEHOLDER}" for name in answer_names(cell.source))
-    return _finish(student)
 
 
 def otter_student(master: Path) -> nbformat.NotebookNode:
@@ -89,8 +64,9 @@ def build(output: Path, notebooks: list[Path]) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebooks:
-        notebook = nbformat.read(path, as_version=4)
-        student = otter_student(path) if is_otter_master(notebook) else one_answer_student(notebook)
+        if not is_otter_master(nbformat.read(path, as_version=4)):
+            raise ValueError(f"{path.name} is not an otter master (no # ASSIGNMENT CONFIG cell)")
+        student = otter_student(path)
         target = output / path.name
         nbformat.write(student, target)
         written.append(target)

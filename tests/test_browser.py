@@ -1,8 +1,8 @@
 """The course in a real browser: JupyterLab on loopback, each notebook's student edition (what
 Binder opens) run top to bottom in headless Chromium, each unanswered exercise reporting itself;
-the masters' pairing and listing; then the built course site, served on loopback, read page by
-page. nbval runs the masters in the same session: their parallel jobs' results are kept
-(``pvq.parallel``'s session store), so the second run here does not compute them again.
+the masters' pairing and listing (the built site: ``test_browser_site.py``). nbval runs the
+masters in the same session: their parallel jobs' results are kept (``pvq.parallel``'s session
+store), so the second run here does not compute them again.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it) and the pinned
 ``playwright`` package, which drives that executable (no browser download). Screenshots go to
@@ -11,20 +11,14 @@ Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 from lab_helpers import running_lab
-from site_helpers import build_site
 from student_helpers import assert_each_open_exercise_says_so, edition
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,14 +92,9 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def student_lab(tmp_path_factory):
-    """JupyterLab serving the student edition, built as Binder builds it (in ``student/``), and
-    the masters (in ``teacher/``): a notebook not yet an otter master runs as its master, whose
-    one-answer checks would stop an unanswered run."""
-    root = tmp_path_factory.mktemp("editions")
-    edition.build(root / "student", NOTEBOOKS)
-    (root / "teacher").mkdir()
-    for path in NOTEBOOKS:
-        shutil.copy(path, root / "teacher" / path.name)
+    """JupyterLab serving the student edition, built as Binder builds it."""
+    root = tmp_path_factory.mktemp("student")
+    edition.build(root, NOTEBOOKS)
     with running_lab(root, "--LabApp.expose_app_in_browser=True") as (base, token):
         yield base, token, root
 
@@ -147,11 +136,9 @@ def browser():
 def test_student_notebook_runs_in_jupyterlab_and_each_open_exercise_says_so(student_lab, browser,
                                                                              path):
     base, token, _ = student_lab
-    otter = edition.is_otter_master(nbformat.read(path, as_version=4))
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     # a workspace of its own: JupyterLab would otherwise reopen the earlier notebooks as tabs
-    page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{'student' if otter else 'teacher'}/"
-              f"{path.name}?token={token}")
+    page.goto(f"{base}/lab/workspaces/{path.stem}/tree/{path.name}?token={token}")
     page.wait_for_function(f"() => {{ const s = ({NOTEBOOK_STATE_JS})(); "
                            "return s !== null && s.status === 'idle'; }", timeout=120_000)
     page.evaluate("async () => { const c = window.jupyterapp.commands;"
@@ -165,8 +152,7 @@ def test_student_notebook_runs_in_jupyterlab_and_each_open_exercise_says_so(stud
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path.stem}.png")
     assert state["errors"] == 0, f"{path.name}: {state['errors']} cell(s) show an error"
-    if otter:
-        assert_each_open_exercise_says_so(path, page.evaluate(CHECK_REPORTS_JS))
+    assert_each_open_exercise_says_so(path, page.evaluate(CHECK_REPORTS_JS))
     if "ipywidgets" in path.read_text():
         assert state["widgets"] > 0, f"{path.name}: no widget output"
         # cells off screen are not drawn: scroll to the first cell whose outputs hold a widget
@@ -225,84 +211,3 @@ def test_file_browser_shows_each_notebook_once(lab, browser):
     shown = sorted(entries.all_inner_texts())
     page.close()
     assert shown == sorted([path.name for path in NOTEBOOKS] + ["jupytext.toml"])
-
-
-class QuietFiles(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def course_site(tmp_path_factory):
-    """The built course site served on loopback, as a teacher's web server would serve it."""
-    folder = build_site(tmp_path_factory.mktemp("book"))
-    files = functools.partial(QuietFiles, directory=folder)
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), files) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield f"http://127.0.0.1:{server.server_port}", folder
-        server.shutdown()
-
-
-# each formula's element (Sphinx's "math notranslate") holds MathJax's rendering once typeset
-MATHS_TYPESET_JS = """() => window.MathJax && MathJax.isReady && Array.from(
-  document.querySelectorAll('.math.notranslate')).every(
-    m => m.querySelector('.MathJax, .MathJax_Display'))"""
-# the page's prose, formulas and code left out: any TeX delimiter still there was not typeset
-RAW_TEX_JS = r"""() => {
-  const prose = document.querySelector('article').cloneNode(true);
-  prose.querySelectorAll('pre, code, script, .MathJax, .MathJax_Display').forEach(e => e.remove());
-  return (prose.textContent.match(/\$|\\\(|\\\[/g) || []).length;
-}"""
-
-
-def broken_links(folder: Path, base: str, hrefs: list[str]) -> list[str]:
-    """The site's own links among ``hrefs`` whose page, or anchor on it, does not exist."""
-    broken = []
-    for href in hrefs:
-        if not href.startswith(f"{base}/"):
-            continue
-        address, _, anchor = href.removeprefix(f"{base}/").partition("#")
-        target = folder / urllib.parse.unquote(address.split("?")[0] or "index.html")
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_file() or (
-                anchor and f'id="{urllib.parse.unquote(anchor)}"' not in target.read_text()):
-            broken.append(href)
-    return broken
-
-
-def test_course_site_reads_offline_in_the_browser(browser, course_site):
-    """Every page: figures load, formulas are typeset, the site's links resolve, nothing is
-    requested from elsewhere; search finds a word of the course."""
-    base, folder = course_site
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    elsewhere = []
-    page.on("request", lambda request: None if request.url.startswith((base, "data:", "about:"))
-            else elsewhere.append(request.url))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with_formulas = 0
-    for html in sorted(folder.rglob("*.html")):
-        page.goto(f"{base}/{html.relative_to(folder).as_posix()}")
-        images = page.locator("article img")
-        for index in range(images.count()):
-            assert images.nth(index).evaluate("img => img.complete && img.naturalWidth > 0"), html
-        if page.locator("article .math.notranslate").count():
-            page.wait_for_function(MATHS_TYPESET_JS, timeout=60_000)
-            assert page.evaluate(RAW_TEX_JS) == 0, f"{html.name}: TeX left untypeset"
-            if not with_formulas:
-                page.locator("article div.math.notranslate").first.scroll_into_view_if_needed()
-                page.screenshot(path=SCREENSHOTS / "site_formulas.png")
-            with_formulas += 1
-        hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href]'), a => a.href)")
-        assert broken_links(folder, base, hrefs) == [], html
-    assert with_formulas, "no page of the site has a formula"
-    page.goto(f"{base}/search.html?q=kurtosis")
-    found = page.locator("#search-results li a")
-    found.first.wait_for(timeout=30_000)
-    assert any("03_kurtosis_when_pruning_wins.html" in href
-               for href in found.evaluate_all("links => links.map(a => a.href)"))
-    page.screenshot(path=SCREENSHOTS / "site_search.png")
-    page.goto(f"{base}/index.html")
-    page.screenshot(path=SCREENSHOTS / "site_index.png")
-    page.close()
-    assert elsewhere == [], "the site requested addresses outside it"

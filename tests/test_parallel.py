@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pvq.parallel import parallel_map, worker_count
+from pvq.parallel import parallel_map, thread_map, worker_count
 from pvq.quantize import mse_scale
 
 
@@ -18,6 +18,11 @@ def _scale(seed: int) -> float:
 def test_the_workers_compute_what_a_loop_computes_in_order():
     jobs = list(range(6))
     assert parallel_map(_scale, jobs, workers=2) == [_scale(seed) for seed in jobs]
+
+
+def test_the_threads_compute_what_a_loop_computes_in_order():
+    jobs = list(range(6))
+    assert thread_map(_scale, jobs, workers=2) == [_scale(seed) for seed in jobs]
 
 
 def test_one_worker_runs_here():
@@ -37,9 +42,10 @@ def test_bad_worker_counts_are_refused(workers):
         worker_count(workers)
 
 
-def test_the_function_must_be_callable():
+@pytest.mark.parametrize("mapper", [parallel_map, thread_map])
+def test_the_function_must_be_callable(mapper):
     with pytest.raises(TypeError, match="function"):
-        parallel_map(3, [1, 2])
+        mapper(3, [1, 2])
 
 
 _calls: list[int] = []

@@ -46,11 +46,62 @@ def test_grams_swaps_and_retrieval(minilm):
         "encoder.layer.2.output.dense"]) == float("inf")
 
 
+def test_recorded_grams_are_the_inputs_x_transpose_x_on_real_tokens(minilm):
+    tokenizer, model = minilm
+    texts = ["A short sentence.", text.split_paragraphs().calibration[0]]  # the first is padded
+    inputs = []
+    hook = model.get_submodule("encoder.layer.1.intermediate.dense").register_forward_hook(
+        lambda _module, args, _output: inputs.append(args[0]))
+    try:
+        with transformer.recording_grams(model) as grams:
+            embedded = transformer.embed(tokenizer, model, texts, max_tokens=24)
+    finally:
+        hook.remove()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=24, return_tensors="pt")
+    real = inputs[0][batch["attention_mask"].bool()].double()
+    assert int(grams["tokens"]) == real.shape[0] < batch["attention_mask"].numel()
+    assert torch.allclose(grams["encoder.layer.1.intermediate.dense"].double(), real.T @ real,
+                          rtol=1e-5, atol=1e-3)
+    assert torch.equal(embedded, transformer.embed(tokenizer, model, texts, max_tokens=24))
+
+
+def test_embed_each_is_embed_under_each_swap_one_at_a_time(minilm):
+    tokenizer, model = minilm
+    texts = text.split_paragraphs().held_out[:3]
+    name = "encoder.layer.4.attention.output.dense"
+    W = model.get_submodule(name).weight.detach()
+    configurations = [{}, {name: torch.zeros_like(W)}, {name: (2 * W).half()}]
+    expected = []
+    for weights in configurations:
+        with transformer.swapped_weights(model, weights):
+            expected.append(transformer.embed(tokenizer, model, texts, max_tokens=16))
+    got = transformer.embed_each(tokenizer, model, configurations, texts, max_tokens=16,
+                                 workers=2)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert torch.equal(model.get_submodule(name).weight, W)
+
+
+def test_gram_snrs_are_the_float64_definition():
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.standard_normal((50, 6)))
+    W = torch.from_numpy(rng.standard_normal((4, 6)))
+    W_hats = [W + 0.1 * torch.from_numpy(rng.standard_normal((4, 6))) for _ in range(3)]
+    gram = (X.T @ X).float()
+    expected = [10 * np.log10(float((X @ W.T).square().sum() / (X @ (h - W).T).square().sum()))
+                for h in W_hats]
+    np.testing.assert_allclose(transformer.gram_snrs_db(W, W_hats, gram), expected, atol=1e-4)
+    assert transformer.gram_snrs_db(W, [W], gram) == [float("inf")]
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda m: transformer.embed(*m, "a text"), "texts"),
     (lambda m: transformer.embed(*m, []), "texts"),
     (lambda m: transformer.retrieval_correct(torch.ones(2, 3), torch.ones(3, 3)), "queries"),
     (lambda m: transformer.gram_snr_db(torch.ones(2, 3), torch.ones(2, 3), torch.eye(2)), "gram"),
+    (lambda m: transformer.gram_snrs_db(torch.ones(2, 3), torch.ones(2, 3), torch.eye(3)),
+     "W_hats"),
+    (lambda m: transformer.embed_each(*m, {"a": torch.ones(1)}, ["a text"]), "configurations"),
+    (lambda m: transformer.embed_each(*m, [{}], "a text"), "texts"),
 ])
 def test_bad_inputs_name_the_argument(minilm, call, name):
     with pytest.raises((ValueError, TypeError), match=name):

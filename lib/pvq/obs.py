@@ -181,8 +181,9 @@ def row_scales(W: object, bits: int, granularity: str | int = "output channel",
     best_scale, best_error = largest / max(highest, 1), torch.full_like(largest, math.inf)
     for k in range(1, candidates + 1):
         scale = largest * k / candidates / max(highest, 1)
-        error = ((scale[:, None] * torch.clamp(torch.round(groups / scale[:, None]), lowest,
-                                                highest) - groups) ** 2).sum(dim=1)
+        # s clip(round(w / s)) - w, squared and summed, in place (the arithmetic of pvq.quantize)
+        error = torch.div(groups, scale[:, None]).round_().clamp_(lowest, highest).mul_(
+            scale[:, None]).sub_(groups).square_().sum(dim=1)
         better = error < best_error
         best_scale, best_error = torch.where(better, scale, best_scale), torch.minimum(error,
                                                                                       best_error)
@@ -239,9 +240,10 @@ def obs_compress(W: object, H: object, configs: Sequence[Compression],
     for bits in {config.bits for config in configs} - {None} - set(scales):
         scales[bits] = row_scales(W, bits, granularity)
     rows = W.shape[0]
-    no_grid = np.full(W.shape, np.inf)
-    step = np.ascontiguousarray(np.concatenate(
-        [no_grid if c.bits is None else scales[c.bits].numpy() for c in configs]).T)
+    no_grid = np.full((W.shape[1], rows), np.inf)
+    # row j: the grid steps of column j in every configuration's rows
+    step = np.concatenate([no_grid if c.bits is None else scales[c.bits].numpy().T
+                           for c in configs], axis=1)
     limits = [grid_limits(c.bits) if c.bits is not None else (-np.inf, np.inf) for c in configs]
     lowest = np.repeat([low for low, _ in limits], rows)
     highest = np.repeat([high for _, high in limits], rows)

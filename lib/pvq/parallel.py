@@ -1,15 +1,21 @@
 """Independent jobs on the machine's cores: a notebook on a 2-core laptop finishes sooner.
 
-Each worker is a fresh (spawned, not forked: a Jupyter kernel holds threads and sockets)
-process with one torch and one BLAS thread, so a job computes exactly what it computes in the
-notebook's own process; results come back in the order of the jobs. The workers start once
-(importing torch takes seconds) and serve every later call until the process exits.
+``parallel_map``: each worker is a fresh (spawned, not forked: a Jupyter kernel holds threads
+and sockets) process with one torch and one BLAS thread, so a job computes exactly what it
+computes in the notebook's own process; results come back in the order of the jobs. The workers
+start once (importing torch takes seconds) and serve every later call until the process exits.
 
-``PVQ_JOB_STORE`` names a directory where results are kept by job: the test command sets it to
-a fresh directory for one session, so a notebook run a second time in that session (in the
-browser after nbval) takes its jobs' results from the first run instead of computing them again.
-A result is found only for the same function, the same job, the same library source and the
-same CPU kernels (``torch.backends.cpu.get_cpu_capability()``); a learner never sets it.
+``thread_map``: the same on threads of this process, for jobs that spend their time in torch or
+BLAS kernels (which release Python's lock): no second copy of torch or of a model in memory. The
+torch and BLAS thread limits are the process's, so with one thread each (as the notebooks set
+them) a job computes exactly what it computes alone.
+
+``PVQ_JOB_STORE`` names a directory where ``parallel_map`` keeps results by job: the test
+command sets it to a fresh directory for one session, so a notebook run a second time in that
+session (in the browser after nbval) takes its jobs' results from the first run instead of
+computing them again. A result is found only for the same function, the same job, the same
+library source and the same CPU kernels (``torch.backends.cpu.get_cpu_capability()``); a
+learner never sets it.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from multiprocessing import get_context
@@ -63,6 +69,14 @@ def _pool(count: int) -> ProcessPoolExecutor:
     pool = ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_one_thread)
     atexit.register(pool.shutdown, cancel_futures=True)
     return pool
+
+
+def _jobs_and_count(function: object, jobs: Iterable[Job], workers: int | None
+                    ) -> tuple[list[Job], int]:
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__}")
+    jobs = list(jobs)
+    return jobs, min(worker_count(workers), len(jobs))
 
 
 @cache
@@ -121,9 +135,7 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     ``function`` must be importable (defined in a module, not in a notebook). With one worker,
     or one job, everything runs here, in this process.
     """
-    if not callable(function):
-        raise TypeError(f"function must be callable, got {type(function).__name__}")
-    jobs = list(jobs)
+    jobs, _ = _jobs_and_count(function, jobs, workers)
     paths = [_store_path(function, job) for job in jobs]
     results = [_stored(path) for path in paths]
     missing = [i for i, (found, _) in enumerate(results) if not found]
@@ -133,3 +145,17 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
         _store(paths[i], result)
         results[i] = (True, result)
     return [result for _, result in results]
+
+
+def thread_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
+               workers: int | None = None) -> list[Result]:
+    """``[function(job) for job in jobs]`` on ``worker_count(workers)`` threads of this process.
+
+    The jobs must not write to shared state (give each its own copy of what it changes). With one
+    worker, or one job, everything runs in the calling thread.
+    """
+    jobs, count = _jobs_and_count(function, jobs, workers)
+    if count <= 1:
+        return [function(job) for job in jobs]
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(function, jobs))

@@ -11,12 +11,16 @@ paragraph must be nearest (cosine) to that of its own second half, among all sec
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
+import queue
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from pvq.parallel import thread_map, worker_count
 
 #: the linear layers of one BERT block, in the order their inputs are computed
 BLOCK_LAYERS = ("attention.self.query", "attention.self.key", "attention.self.value",
@@ -28,8 +32,9 @@ BATCH = 32
 #: the methods ``compress_layers`` applies: naive and Hessian-aware, quantization and pruning
 METHODS = ("RTN", "GPTQ", "magnitude", "SparseGPT")
 
-__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers", "embed", "gram_snr_db",
-           "input_grams", "layer_names", "load_minilm", "retrieval_correct", "swapped_weights"]
+__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers", "embed",
+           "embed_each", "gram_snr_db", "gram_snrs_db", "input_grams", "layer_names", "load_minilm",
+           "recording_grams", "retrieval_correct", "swapped_weights"]
 
 
 def load_minilm() -> tuple[object, torch.nn.Module]:
@@ -59,69 +64,137 @@ def _check_texts(texts: object) -> list[str]:
     return list(texts)
 
 
-def _batches(tokenizer: object, texts: list[str], max_tokens: int) -> Iterator[dict]:
-    for start in range(0, len(texts), BATCH):
-        yield tokenizer(texts[start : start + BATCH], padding=True, truncation=True,
-                        max_length=max_tokens, return_tensors="pt")
+def _batches(tokenizer: object, texts: list[str], max_tokens: int) -> list[dict]:
+    return [tokenizer(texts[start : start + BATCH], padding=True, truncation=True,
+                      max_length=max_tokens, return_tensors="pt")
+            for start in range(0, len(texts), BATCH)]
 
 
-def embed(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
-          max_tokens: int = MAX_TOKENS) -> torch.Tensor:
-    """Unit-norm sentence embeddings ``m / ||m||``, ``m`` the mean of the last hidden states
-    over the text's real tokens (padding excluded): one row per text."""
-    texts = _check_texts(texts)
+def _embed_batches(model: torch.nn.Module, batches: list[dict]) -> torch.Tensor:
     rows = []
     with torch.no_grad():
-        for batch in _batches(tokenizer, texts, max_tokens):
+        for batch in batches:
             hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             rows.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1))
     return torch.cat(rows)
 
 
-def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
-                max_tokens: int = MAX_TOKENS) -> dict[str, torch.Tensor]:
-    """Per linear layer, ``X^T X`` (summed in float64, stored in float32) of the inputs that reach it on the real tokens of
-    ``texts`` (GPTQ's Hessian is twice this), and the token count under ``"tokens"``."""
-    texts = _check_texts(texts)
-    grams: dict[str, torch.Tensor] = {}
-    mask_of_batch: list[torch.Tensor] = []
-    hooks = []
-    for name in layer_names():
-        if name.endswith((".key", ".value")):
-            continue  # they read the query's input: one Gram for the three
-        def record(_module, args, _output, name=name):
-            x = args[0][mask_of_batch[-1]]  # real tokens only; X^T X in float32, summed in 64
-            grams[name] = grams.get(name, 0) + (x.T @ x).double()
-        hooks.append(model.get_submodule(name).register_forward_hook(record))
+def embed(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
+          max_tokens: int = MAX_TOKENS) -> torch.Tensor:
+    """Unit-norm sentence embeddings ``m / ||m||``, ``m`` the mean of the last hidden states
+    over the text's real tokens (padding excluded): one row per text."""
+    return _embed_batches(model, _batches(tokenizer, _check_texts(texts), max_tokens))
+
+
+def embed_each(tokenizer: object, model: torch.nn.Module,
+               configurations: Sequence[Mapping[str, torch.Tensor]], texts: Sequence[str],
+               max_tokens: int = MAX_TOKENS, *, workers: int | None = None
+               ) -> list[torch.Tensor]:
+    """``embed`` of ``texts`` under each configuration of layer weights (``swapped_weights``;
+    an empty one is the model itself), the texts tokenized once. The configurations run on
+    ``pvq.parallel.thread_map``'s threads, each thread with its own copy of the six blocks (the
+    token embeddings, never swapped, are shared): the same embeddings as one at a time."""
+    batches = _batches(tokenizer, _check_texts(texts), max_tokens)
+    if isinstance(configurations, Mapping) or not isinstance(configurations, Sequence) or \
+            not all(isinstance(c, Mapping) for c in configurations):
+        raise TypeError("configurations must be a sequence of mappings name -> weight")
+    models: queue.SimpleQueue = queue.SimpleQueue()
+    models.put(model)
+    for _ in range(min(worker_count(workers), len(configurations)) - 1):
+        models.put(copy.deepcopy(model, memo={id(model.embeddings): model.embeddings}))
+
+    def embed_one(weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        own = models.get()
+        try:
+            with swapped_weights(own, weights):
+                return _embed_batches(own, batches)
+        finally:
+            models.put(own)
+
+    return thread_map(embed_one, configurations, workers=workers)
+
+
+@contextlib.contextmanager
+def recording_grams(model: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """Inside the block, each forward pass of ``model`` adds ``X^T X`` of the inputs ``X`` of
+    every linear layer of the six blocks, on the real tokens only (``attention_mask``), to the
+    dict it yields. At the end of the block the dict holds ``X^T X`` per layer name (GPTQ's
+    Hessian is twice this; float32: one BLAS ``syrk`` per batch, summed over batches) and the
+    token count under ``"tokens"``. The key and value projections read the query's input: the
+    three share one Gram."""
+    sums: dict[str, np.ndarray] = {}
+    real: list[torch.Tensor] = []
     tokens = 0
+
+    def remember_mask(_module, _args, kwargs):
+        nonlocal tokens
+        real[:] = [kwargs["attention_mask"].bool()]
+        tokens += int(real[0].sum())
+
+    def record(_module, args, _output, name):
+        x = args[0][real[0]].numpy()
+        gram = x.T @ x  # a matrix times its own transpose: NumPy calls BLAS syrk, half the work
+        if name in sums:
+            sums[name] += gram
+        else:
+            sums[name] = gram
+
+    hooks = [model.register_forward_pre_hook(remember_mask, with_kwargs=True)]
+    for name in layer_names():
+        if not name.endswith((".key", ".value")):
+            hooks.append(model.get_submodule(name).register_forward_hook(
+                lambda module, args, output, name=name: record(module, args, output, name)))
+    grams: dict[str, torch.Tensor] = {}
     try:
-        with torch.no_grad():
-            for batch in _batches(tokenizer, texts, max_tokens):
-                mask_of_batch.append(batch["attention_mask"].bool())
-                tokens += int(mask_of_batch[-1].sum())
-                model(**batch)
+        yield grams
     finally:
         for hook in hooks:
             hook.remove()
+    if not sums:
+        raise ValueError("recording_grams saw no forward pass of model")
     for name in layer_names():
         grams[name] = grams[name.rsplit(".", 1)[0] + ".query"] if name.endswith(
-            (".key", ".value")) else grams[name].float()  # stored in float32: half the memory
+            (".key", ".value")) else torch.from_numpy(sums[name])
     grams["tokens"] = torch.tensor(tokens)
+
+
+def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
+                max_tokens: int = MAX_TOKENS) -> dict[str, torch.Tensor]:
+    """Per linear layer, ``X^T X`` of the inputs that reach it on the real tokens of ``texts``,
+    and the token count under ``"tokens"`` (``recording_grams`` around ``embed``)."""
+    with recording_grams(model) as grams:
+        embed(tokenizer, model, texts, max_tokens)
     return grams
 
 
 def gram_snr_db(W: torch.Tensor, W_hat: torch.Tensor, gram: torch.Tensor) -> float:
     """A layer's output SNR on the tokens of ``gram = X^T X``:
     ``10 log10(tr(W G W^T) / tr(D G D^T))``, ``D = W_hat - W``."""
-    W, W_hat, gram = W.double(), W_hat.double(), gram.double()
-    if W.shape != W_hat.shape or gram.shape != (W.shape[1], W.shape[1]):
-        raise ValueError(f"W_hat must have W's shape {tuple(W.shape)} and gram be "
-                         f"{W.shape[1]} x {W.shape[1]}, got {tuple(W_hat.shape)} and "
-                         f"{tuple(gram.shape)}")
-    D = W_hat - W
-    noise = float(((D @ gram) * D).sum())
-    return math.inf if noise <= 0 else 10.0 * math.log10(float(((W @ gram) * W).sum()) / noise)
+    return gram_snrs_db(W, [W_hat], gram)[0]
+
+
+def gram_snrs_db(W: torch.Tensor, W_hats: Sequence[torch.Tensor], gram: torch.Tensor
+                 ) -> list[float]:
+    """``gram_snr_db`` of each of ``W_hats``, the signal ``tr(W G W^T)`` computed once. The
+    products ``D G`` in float32 (relative error about 1e-6: some 1e-5 dB), their traces
+    ``sum((D G) * D)`` summed in float64."""
+    if isinstance(W_hats, torch.Tensor) or not isinstance(W_hats, Sequence) or not W_hats:
+        raise TypeError("W_hats must be a non-empty sequence of tensors")
+    if gram.shape != (W.shape[1], W.shape[1]) or \
+            any(tuple(W_hat.shape) != tuple(W.shape) for W_hat in W_hats):
+        raise ValueError(f"each of W_hats must have W's shape {tuple(W.shape)} and gram be "
+                         f"{W.shape[1]} x {W.shape[1]}, got {[tuple(w.shape) for w in W_hats]} "
+                         f"and {tuple(gram.shape)}")
+    gram, W = gram.float(), W.double()
+
+    def energy(D: torch.Tensor) -> float:
+        D = D.float()
+        return float(torch.sum((D @ gram) * D, dtype=torch.float64))
+
+    signal = energy(W)
+    return [math.inf if noise <= 0 else 10.0 * math.log10(signal / noise)
+            for noise in (energy(W_hat.double() - W) for W_hat in W_hats)]
 
 
 @contextlib.contextmanager
@@ -162,20 +235,34 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
     pruning the same sparsity as SparseGPT. Stored as float16, the paper's base format.
     Every layer sees the full-precision model's inputs (GPTQ and SparseGPT feed each block the
     compressed blocks' outputs instead: a departure that saves a forward pass per
-    configuration)."""
+    configuration). One layer at a time: two at once (threads) hold twice the temporaries of
+    a sweep, beyond the course's memory budget. The results are views into one float16 buffer,
+    allocated before the sweeps: their temporaries then reuse the same freed memory, layer
+    after layer, instead of being scattered between results."""
     from pvq import obs
 
     configs = [obs.Compression(bits=b) for b, _ in budgets] + \
         [obs.Compression(sparsity=c) for _, c in budgets]
-    compressed: dict[tuple[str, int], dict[str, torch.Tensor]] = {
-        (method, b): {} for method in METHODS for b, _ in budgets}
-    for name in layer_names():
-        W = model.get_submodule(name).weight.detach().double()
+
+    def compress(W: torch.Tensor, H: torch.Tensor) -> dict[tuple[str, int], torch.Tensor]:
         scales = {b: obs.row_scales(W, b) for b, _ in budgets}
-        swept = obs.obs_compress(W, 2.0 * grams[name], configs, scales=scales)
+        swept = obs.obs_compress(W, H, configs, scales=scales)
+        layer = {}
         for index, (b, c) in enumerate(budgets):
-            compressed["GPTQ", b][name] = swept[index].half()
-            compressed["SparseGPT", b][name] = swept[len(budgets) + index].half()
-            compressed["RTN", b][name] = obs.round_to_nearest(W, b, scales=scales[b]).half()
-            compressed["magnitude", b][name] = obs.magnitude(W, c).half()
+            layer["GPTQ", b] = swept[index]
+            layer["SparseGPT", b] = swept[len(budgets) + index]
+            layer["RTN", b] = obs.round_to_nearest(W, b, scales=scales[b])
+            layer["magnitude", b] = obs.magnitude(W, c)
+        return layer
+
+    keys = [(method, b) for method in METHODS for b, _ in budgets]
+    weights = {name: model.get_submodule(name).weight.detach() for name in layer_names()}
+    store = torch.empty(len(keys), sum(W.numel() for W in weights.values()), dtype=torch.float16)
+    compressed: dict[tuple[str, int], dict[str, torch.Tensor]] = {key: {} for key in keys}
+    offset = 0
+    for name, W in weights.items():
+        for key, result in compress(W.double(), 2.0 * grams[name].double()).items():
+            compressed[key][name] = store[keys.index(key), offset : offset + W.numel()].view(
+                W.shape).copy_(result)
+        offset += W.numel()
     return compressed
