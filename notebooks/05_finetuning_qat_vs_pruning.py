@@ -168,7 +168,10 @@ assert grouped.gap < ceiling - 0.05 and grouped.high - grouped.low > naive.high 
 # is wider than the naive one.
 #
 # ## Before fine-tuning: PTQ and one-shot pruning
-# Equal compression over FP16 pairs $b$-bit weights with sparsity $1 - b/16$. Every Conv2d and
+# Equal compression over FP16 pairs $b$-bit weights with sparsity $1 - b/16$, the paper's rule
+# for this comparison: it counts the weights' values only. Pruning's mask (a bitmask is 1 bit
+# per weight) and quantization's step size (one per tensor) are *not* charged here, which
+# favours pruning; notebooks 1 and 4 show what charging them does. Every Conv2d and
 # Linear weight is compressed, the first and last layer included. `pvq.finetune.compress` makes a
 # compressed copy: PTQ with the MSE-optimal scale per tensor, or one-shot magnitude pruning per
 # tensor. Nothing is trained. Every BatchNorm layer normalises with the mean and variance it saw
