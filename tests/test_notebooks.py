@@ -3,14 +3,13 @@
 import json
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
+import jupytext
 import pytest
+from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9]*.ipynb"))
-JUPYTEXT = Path(sys.executable).with_name("jupytext")
 
 
 def test_there_are_notebooks():
@@ -21,10 +20,11 @@ def test_there_are_notebooks():
 def test_twin_agrees_with_the_notebook(notebook):
     twin = notebook.with_suffix(".py")
     assert twin.exists(), f"{notebook.name} has no py:percent twin"
-    rendered = subprocess.run(
-        [str(JUPYTEXT), "--to", "py:percent", "--output", "-", str(notebook)],
-        capture_output=True, text=True, check=True,
-    ).stdout
+    # what `jupytext --to py:percent` writes, with the folder's configuration, in this process
+    # (a jupytext process per notebook costs seconds of start-up each)
+    config = load_jupytext_configuration_file(
+        find_jupytext_configuration_file(str(notebook.parent)))
+    rendered = jupytext.writes(jupytext.read(notebook), fmt="py:percent", config=config)
     assert rendered == twin.read_text(), (
         f"{twin.name} and {notebook.name} differ: run `.venv/bin/jupytext --sync {notebook}`"
     )

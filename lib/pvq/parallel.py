@@ -15,7 +15,9 @@ command sets it to a fresh directory for one session, so a notebook run a second
 session (in the browser after nbval) takes its jobs' results from the first run instead of
 computing them again. A result is found only for the same function, the same job, the same
 library source and the same CPU kernels (``torch.backends.cpu.get_cpu_capability()``); a
-learner never sets it.
+learner never sets it. A job that another process of the session is computing (nbval and the
+browser run the same notebook at once) is waited for, not computed a second time: each job's
+lock file is held (``flock``, released when its holder exits) from claim to stored result.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hashlib
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cache
@@ -102,27 +104,40 @@ def _store_path(function: Callable, job: object) -> Path | None:
     return Path(store) / f"{hashlib.sha256(key).hexdigest()}.pkl"
 
 
-def _stored(path: Path | None) -> tuple[bool, object]:
-    if path is None or not path.exists():
+def _stored(path: Path) -> tuple[bool, object]:
+    if not path.exists():
         return False, None
     return True, pickle.loads(path.read_bytes())
 
 
-def _store(path: Path | None, result: object) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _store(path: Path, result: object) -> None:
     # written whole, then renamed: a reader in another process never sees half a result
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
         pickle.dump(result, handle)
     os.replace(handle.name, path)
 
 
-def _map(function: Callable[[Job], Result], jobs: list[Job], count: int) -> list[Result]:
-    if count <= 1:
-        return [function(job) for job in jobs]
+def _claim(path: Path, wait: bool) -> int | None:
+    """This process's hold on the job (a file descriptor, closed to release it), or ``None``
+    when another process holds it and ``wait`` is false."""
+    import fcntl  # POSIX only, as the store: the test command sets it, a learner never does
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR)
     try:
-        return list(_pool(count).map(function, jobs))
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(handle)
+        return None
+    return handle
+
+
+def _map(function: Callable[[Job], Result], jobs: list[Job], count: int) -> Iterator[Result]:
+    if count <= 1:
+        yield from (function(job) for job in jobs)
+        return
+    try:
+        yield from _pool(count).map(function, jobs)
     except BrokenProcessPool:
         _pool.cache_clear()  # a worker died (out of memory?): the next call starts afresh
         raise
@@ -137,14 +152,46 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     """
     jobs, _ = _jobs_and_count(function, jobs, workers)
     paths = [_store_path(function, job) for job in jobs]
-    results = [_stored(path) for path in paths]
-    missing = [i for i, (found, _) in enumerate(results) if not found]
-    computed = _map(function, [jobs[i] for i in missing],
-                    min(worker_count(workers), len(missing)))
-    for i, result in zip(missing, computed):
-        _store(paths[i], result)
-        results[i] = (True, result)
+    results: list[tuple[bool, object]] = [(False, None)] * len(jobs)
+    holds: dict[int, int] = {}  # job -> the lock this process holds on it
+    waiting = []  # jobs another process is computing
+    for i, path in enumerate(paths):
+        if path is None:
+            continue
+        hold = _claim(path, wait=False)
+        if hold is None:
+            waiting.append(i)
+            continue
+        results[i] = _stored(path)
+        if results[i][0]:
+            os.close(hold)
+        else:
+            holds[i] = hold
+    try:
+        mine = [i for i, path in enumerate(paths) if path is None or i in holds]
+        _compute(function, jobs, mine, paths, results, holds, workers)
+        for i in waiting:
+            holds[i] = _claim(paths[i], wait=True)
+            results[i] = _stored(paths[i])
+            if not results[i][0]:  # its holder ended without a result
+                _compute(function, jobs, [i], paths, results, holds, workers)
+    finally:
+        for hold in holds.values():
+            os.close(hold)
     return [result for _, result in results]
+
+
+def _compute(function: Callable[[Job], Result], jobs: list[Job], missing: list[int],
+             paths: list[Path | None], results: list[tuple[bool, object]],
+             holds: dict[int, int], workers: int | None) -> None:
+    """Compute the jobs ``missing``, store each result as it arrives and release its hold."""
+    computed = _map(function, [jobs[i] for i in missing], min(worker_count(workers),
+                                                              len(missing)))
+    for i, result in zip(missing, computed):
+        results[i] = (True, result)
+        if paths[i] is not None:
+            _store(paths[i], result)
+            os.close(holds.pop(i))
 
 
 def thread_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
