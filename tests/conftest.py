@@ -9,8 +9,8 @@ import torch
 
 
 def pytest_configure(config):
-    """One fresh job store per test session (``pvq.parallel``): a notebook run twice in the
-    session (nbval, then its student edition in the browser) computes its parallel jobs once.
+    """One fresh job store per test session (``pvq.job_store``): a notebook run twice in the
+    session (nbval, and its student edition in the browser) computes its heavy steps once.
     Set here, in the controlling process, so every worker, kernel and JupyterLab inherits it."""
     if not hasattr(config, "workerinput") and "PVQ_JOB_STORE" not in os.environ:
         config._pvq_job_store = tempfile.mkdtemp(prefix="pvq-jobs-")

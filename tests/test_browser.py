@@ -1,8 +1,8 @@
 """The course in a real browser: JupyterLab on loopback, each notebook's student edition (what
 Binder opens) run top to bottom in headless Chromium, each unanswered exercise reporting itself;
 the masters' pairing and listing (the built site: ``test_browser_site.py``). nbval runs the
-masters in the same session: their parallel jobs' results are kept (``pvq.parallel``'s session
-store), so the second run here does not compute them again.
+masters in the same session: the results of their heavy steps are kept (``pvq.job_store``), so
+the second run of a notebook does not compute them again.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; `.ci/run` installs it) and the pinned
 ``playwright`` package, which drives that executable (no browser download). Screenshots go to

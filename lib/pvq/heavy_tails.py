@@ -1,7 +1,8 @@
 """Where pruning starts to win: the SNR gap over kurtosis and bit-width, in theory and in data.
 
 The gap is ``SNR_Q(b) - SNR_P(1 - b/16)`` in dB for a truncated Student-t of a given kurtosis
-(``pvq.distributions``, df = 2 by default): positive where quantization wins.
+(``pvq.distributions``, df = 2 by default): positive where quantization wins. The slow steps
+notebook 3 takes are ``pvq.job_store.stored`` (computed once per test session).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scipy import optimize
 from pvq._validation import check_bits, check_real, check_real_sequence, check_weights
 from pvq.compression import equivalent_sparsity
 from pvq.distributions import DEFAULT_DF, limit_for_kurtosis, truncated_student_t
+from pvq.job_store import stored
 from pvq.metrics import kurtosis, snr_db
 from pvq.prune import magnitude_prune
 from pvq.quantize import mse_scale, quantize
@@ -29,6 +31,7 @@ def snr_gap_db(kurtosis: float, bits: int, df: float = DEFAULT_DF) -> float:
     return quantization_snr_db(dist, bits) - pruning_snr_db(dist, equivalent_sparsity(bits))
 
 
+@stored
 def snr_gap_map(kurtoses: np.ndarray, bit_widths: Sequence[int],
                 df: float = DEFAULT_DF) -> pd.DataFrame:
     """The gap for every (kurtosis, bits): rows are kurtoses, columns bit-widths, values dB."""
@@ -44,6 +47,7 @@ def snr_gap_map(kurtoses: np.ndarray, bit_widths: Sequence[int],
     return table
 
 
+@stored
 def crossover_kurtosis(bits: int, df: float = DEFAULT_DF, highest: float = 1e4) -> float:
     """The kurtosis above which pruning wins at this bit-width (``inf`` if not below ``highest``).
 
@@ -139,6 +143,7 @@ def _authors_quantize(t: torch.Tensor, bits: int, scale: torch.Tensor) -> torch.
     return torch.clamp(torch.round(t / scale), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) * scale
 
 
+@stored
 def authors_snr_db(weights: np.ndarray, bits: int,
                    dtype: torch.dtype = torch.float16) -> tuple[float, float]:
     """``(quantization, pruning)`` SNR in dB as the authors' code measured the model-zoo table.

@@ -10,23 +10,15 @@ BLAS kernels (which release Python's lock): no second copy of torch or of a mode
 torch and BLAS thread limits are the process's, so with one thread each (as the notebooks set
 them) a job computes exactly what it computes alone.
 
-``PVQ_JOB_STORE`` names a directory where ``parallel_map`` keeps results by job: the test
-command sets it to a fresh directory for one session, so a notebook run a second time in that
-session (in the browser after nbval) takes its jobs' results from the first run instead of
-computing them again. A result is found only for the same function, the same job, the same
-library source and the same CPU kernels (``torch.backends.cpu.get_cpu_capability()``); a
-learner never sets it. A job that another process of the session is computing (nbval and the
-browser run the same notebook at once) is waited for, not computed a second time: each job's
-lock file is held (``flock``, released when its holder exits) from claim to stored result.
+With ``PVQ_JOB_STORE`` set (the test command does), ``parallel_map`` keeps each job's result
+in that session's store (``pvq.job_store``): a notebook run twice in a session computes its
+jobs once.
 """
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
-import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,6 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TypeVar
 
+from pvq import job_store
 from pvq._validation import check_int
 
 Job = TypeVar("Job")
@@ -81,57 +74,6 @@ def _jobs_and_count(function: object, jobs: Iterable[Job], workers: int | None
     return jobs, min(worker_count(workers), len(jobs))
 
 
-@cache
-def _source_digest() -> str:
-    """A digest of the library's source: a stored result is stale once any module changes."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _store_path(function: Callable, job: object) -> Path | None:
-    store = os.environ.get("PVQ_JOB_STORE")
-    if not store:
-        return None
-    import torch
-
-    try:
-        key = pickle.dumps((function.__module__, function.__qualname__, job, _source_digest(),
-                            torch.backends.cpu.get_cpu_capability()))
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None  # a job that cannot be pickled cannot go to a worker either; no store
-    return Path(store) / f"{hashlib.sha256(key).hexdigest()}.pkl"
-
-
-def _stored(path: Path) -> tuple[bool, object]:
-    if not path.exists():
-        return False, None
-    return True, pickle.loads(path.read_bytes())
-
-
-def _store(path: Path, result: object) -> None:
-    # written whole, then renamed: a reader in another process never sees half a result
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
-        pickle.dump(result, handle)
-    os.replace(handle.name, path)
-
-
-def _claim(path: Path, wait: bool) -> int | None:
-    """This process's hold on the job (a file descriptor, closed to release it), or ``None``
-    when another process holds it and ``wait`` is false."""
-    import fcntl  # POSIX only, as the store: the test command sets it, a learner never does
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path.with_suffix(".lock"), os.O_CREAT | os.O_RDWR)
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        os.close(handle)
-        return None
-    return handle
-
-
 def _map(function: Callable[[Job], Result], jobs: list[Job], count: int) -> Iterator[Result]:
     if count <= 1:
         yield from (function(job) for job in jobs)
@@ -151,18 +93,18 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
     or one job, everything runs here, in this process.
     """
     jobs, _ = _jobs_and_count(function, jobs, workers)
-    paths = [_store_path(function, job) for job in jobs]
+    paths = [job_store.path_for(function, job) for job in jobs]
     results: list[tuple[bool, object]] = [(False, None)] * len(jobs)
     holds: dict[int, int] = {}  # job -> the lock this process holds on it
     waiting = []  # jobs another process is computing
     for i, path in enumerate(paths):
         if path is None:
             continue
-        hold = _claim(path, wait=False)
+        hold = job_store.claim(path, wait=False)
         if hold is None:
             waiting.append(i)
             continue
-        results[i] = _stored(path)
+        results[i] = job_store.load(path)
         if results[i][0]:
             os.close(hold)
         else:
@@ -171,8 +113,8 @@ def parallel_map(function: Callable[[Job], Result], jobs: Iterable[Job], *,
         mine = [i for i, path in enumerate(paths) if path is None or i in holds]
         _compute(function, jobs, mine, paths, results, holds, workers)
         for i in waiting:
-            holds[i] = _claim(paths[i], wait=True)
-            results[i] = _stored(paths[i])
+            holds[i] = job_store.claim(paths[i], wait=True)
+            results[i] = job_store.load(paths[i])
             if not results[i][0]:  # its holder ended without a result
                 _compute(function, jobs, [i], paths, results, holds, workers)
     finally:
@@ -190,7 +132,7 @@ def _compute(function: Callable[[Job], Result], jobs: list[Job], missing: list[i
     for i, result in zip(missing, computed):
         results[i] = (True, result)
         if paths[i] is not None:
-            _store(paths[i], result)
+            job_store.save(paths[i], result)
             os.close(holds.pop(i))
 
 

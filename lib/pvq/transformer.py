@@ -6,6 +6,9 @@ and ``TRANSFORMERS_OFFLINE`` are set before ``transformers`` loads them). A sent
 what sentence-transformers computes for this model: the mean of the last hidden states over the
 real tokens, divided by its norm. ``retrieval_correct``: the embedding of the first half of each
 paragraph must be nearest (cosine) to that of its own second half, among all second halves.
+The heavy steps (``input_grams``, ``compress_layers``, ``embed_each``) are
+``pvq.job_store.stored``: in a test session, the notebook's second run takes their results from
+the first.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from pvq.job_store import stored
 from pvq.parallel import thread_map, worker_count
 
 #: the linear layers of one BERT block, in the order their inputs are computed
@@ -87,6 +91,7 @@ def embed(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
     return _embed_batches(model, _batches(tokenizer, _check_texts(texts), max_tokens))
 
 
+@stored
 def embed_each(tokenizer: object, model: torch.nn.Module,
                configurations: Sequence[Mapping[str, torch.Tensor]], texts: Sequence[str],
                max_tokens: int = MAX_TOKENS, *, workers: int | None = None
@@ -159,6 +164,7 @@ def recording_grams(model: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]
     grams["tokens"] = torch.tensor(tokens)
 
 
+@stored
 def input_grams(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
                 max_tokens: int = MAX_TOKENS) -> dict[str, torch.Tensor]:
     """Per linear layer, ``X^T X`` of the inputs that reach it on the real tokens of ``texts``,
@@ -225,6 +231,7 @@ def retrieval_correct(queries: torch.Tensor, targets: torch.Tensor) -> np.ndarra
     return (nearest == torch.arange(len(queries))).numpy().astype(np.int8)
 
 
+@stored
 def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
                     budgets: Sequence[tuple[int, float]]
                     ) -> dict[tuple[str, int], dict[str, torch.Tensor]]:
