@@ -36,7 +36,8 @@ def _short(value: object) -> str:
     if isinstance(value, np.ndarray):
         return _short(value.tolist()) if value.size <= _SHOWN else _summary(value)
     if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
+        text = f"{value:.6g}"
+        return text + ".0" if text.lstrip("-").isdigit() else text  # 8.0 stays a float: "8.0"
     if isinstance(value, (list, tuple)):
         items = [_short(item) for item in value[:_SHOWN]]
         if len(value) > _SHOWN:
