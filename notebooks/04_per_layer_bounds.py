@@ -343,14 +343,14 @@ def draw_quant_toy(ax):
                colors=COLORS["data"], linewidths=0.8)
     ax.scatter(*grid.T, color="k", s=15, label="grid points")
     ax.scatter(*(w_toy / scale_toy), marker="+", s=200, lw=2, color="k", zorder=4,
-               label="w / s")
+               label="$w / s$ (unconstrained minimum)")
     ax.scatter(*candidates["nearest"][0], s=90, facecolors="none", edgecolors=COLORS["pruning"],
                label="round to nearest")
     ax.scatter(*x_best, marker="*", s=160, color=COLORS["both"], label="grid optimum")
     ax.scatter(*relaxation.x, marker="o", s=110, facecolors="none", lw=1.5, zorder=3,
-               edgecolors=COLORS["quantization"], label="SDP x* (ring)")
-    ax.set(xlabel="x_1 (grid units)", ylabel="x_2 (grid units)", aspect="equal")
-    ax.legend(loc="lower left", fontsize=8)
+               edgecolors=COLORS["quantization"], label="SDP solution $x^*$ (ring)")
+    ax.set(xlabel="$x_1$ (grid units, weight / $s$)", ylabel="$x_2$ (grid units, weight / $s$)",
+           aspect="equal", title="weight space: contours of $E(s x)$")
 
 
 # %%
@@ -362,20 +362,22 @@ def draw_lifting(ax, i=0):
     floor_, ceiling = np.max([z**2, *secants], axis=0), (lowest + highest) * z - lowest * highest
     ax.fill_between(z, floor_, ceiling, color=COLORS["quantization"], alpha=0.2,
                     label="relaxation: PSD, cuts, box")
-    ax.plot(z, z**2, color=COLORS["data"], label="Z = z^2")
+    ax.plot(z, z**2, color=COLORS["data"], label="$Z = z^2$")
     ax.scatter(integers, integers**2, color="k", s=15, label="lifted integers")
     ax.scatter(z_relaxed[i], Z_relaxed[i], marker="x", s=80, color=COLORS["quantization"],
                label="SDP solution", zorder=3)
     ax.vlines(z_relaxed[i], z_relaxed[i] ** 2, Z_relaxed[i], color=COLORS["quantization"],
-              linestyles=":", lw=2, label="variance Z - z^2")
+              linestyles=":", lw=2, label="variance $Z - z^2$")
 
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(10, 5.4))
 draw_quant_toy(axes[0])
 draw_lifting(axes[1])
-axes[1].set(xlabel="z_1 (re-centred grid units)", ylabel="Z_11")
-axes[1].legend(loc="upper center", fontsize=8)
+axes[1].set(xlabel="$z_1$ (re-centred grid units)", ylabel="$Z_{11}$ (grid units squared)",
+            title="what the SDP sees of coordinate 1")
+for ax in axes:  # below the axes, so that no legend hides a grid point or the region
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8)
 plt.show()
 
 # %% [markdown]
@@ -416,9 +418,12 @@ assert loose <= tight <= best_wide
 # with the library's (`quant_sdp_relaxation(..., box=False)`) to a relative $2 \cdot 10^{-3}$:
 # two solver runs stop at slightly different tolerances.
 #
-# *Hint: `cp.Variable((n + 1, n + 1), PSD=True)`, `cp.diag(Y)[:n]`, `Y[:n, n]`,
-# `cp.trace(C @ Y)`; `problem.solve(solver=cp.CLARABEL)` returns the optimum. Indices start at
-# 0 in Python, so the corner is `Y[n, n]`.*
+# *Hint: build $C$ first, as a plain NumPy array of shape $(n + 1) \times (n + 1)$, block by
+# block from the formula. Then $Y$ is the one cvxpy variable; cvxpy can declare a matrix
+# variable positive semidefinite when it creates it (see the options of `cp.Variable`), and
+# each remaining constraint is a comparison of entries or slices of $Y$ (Python counts from 0,
+# so the corner is row and column $n$). Solve with Clarabel, as the library does; the answer is
+# the optimal value, a single number, at most the error of every grid point.*
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -547,20 +552,22 @@ def draw_prune_toy(ax):
                colors=COLORS["data"], linewidths=0.8)
     corners = np.array([[upper_toy, 0], [0, upper_toy], [lower_toy, 0], [0, lower_toy]])
     ax.fill(*corners.T, color=COLORS["pruning"], alpha=0.12, label="relaxation (convex hull)")
-    ax.plot([lower_toy, upper_toy], [0, 0], color=COLORS["pruning"], lw=3, label="k = 1: feasible")
+    ax.plot([lower_toy, upper_toy], [0, 0], color=COLORS["pruning"], lw=3,
+            label="feasible for $k = 1$")
     ax.plot([0, 0], [lower_toy, upper_toy], color=COLORS["pruning"], lw=3)
-    ax.scatter(*w_prune, marker="+", s=90, color="k", label="w")
+    ax.scatter(*w_prune, marker="+", s=90, color="k", label="$w$ (unpruned)")
     ax.scatter(*root_v, marker="x", s=60, color=COLORS["quantization"], label="relaxed minimum")
     for keep, (v_leaf, _) in leaves.items():
         ax.scatter(*v_leaf, marker="*" if keep == w_exact.nonzero()[0][0] else "o", s=120,
-                   color=COLORS["both"], label=f"branch: keep w_{keep + 1}")
+                   color=COLORS["both"], label=f"branch: keep $w_{keep + 1}$ (refitted)")
 
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 5))
+fig, ax = plt.subplots(figsize=(8, 5))
 draw_prune_toy(ax)
-ax.set(xlabel="v_1", ylabel="v_2", aspect="equal")
-ax.legend(loc="upper right", fontsize=8)
+ax.set(xlabel="$v_1$ (pruned weight 1)", ylabel="$v_2$ (pruned weight 2)", aspect="equal",
+       title="contours of $E(v)$")
+ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)  # outside: hides no data
 plt.show()
 
 # %% [markdown]
@@ -615,9 +622,11 @@ assert wide_value < 1e-6
 # with the library's exact pruning (`prune_exact`) of the same node without a budget: the box
 # of each pruned weight pinned to $[0, 0]$, $k = n$.
 #
-# *Hint: `R = np.linalg.cholesky(G).T`; `scipy.optimize.lsq_linear(A, b, bounds=(lower,
-# upper))` minimises $\|A x - b\|^2$ in the box and returns `.x`; use the columns of `R` of the
-# kept weights for `A` and `R @ w` for `b`.*
+# *Hint: with $E(v) = \|R v - R w\|^2$, the pruned weights are zero, so only the columns of $R$
+# of the weights still free take part: the node's bound is a bounded linear least-squares fit
+# of those weights. SciPy solves that kind of problem (`scipy.optimize.lsq_linear`, imported
+# above; its documentation says how to pass the box and what it returns). Return the error
+# $E$ at the fitted weights, a single number, not the weights.*
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -1118,6 +1127,7 @@ def draw_granularity(ax):
 # %%
 fig, ax = plt.subplots(figsize=(10, 4.4))
 draw_granularity(ax)
+ax.set_title(f"MLP fc2 at {BITS} bits: quantization's scales against pruning's cost rules")
 ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 plt.show()
 

@@ -201,7 +201,9 @@ assert grouped.gap < ceiling - 0.05 and grouped.high - grouped.low > naive.high 
 # of shape $(N_k, C, H, W)$, the inputs a BatchNorm layer sees in $K$ batches (the last one may
 # be smaller); return the pair `(mean, variance)`, two arrays of length $C$, as re-estimation
 # computes them (the formula above). The check feeds the same batches to a `torch.nn.BatchNorm2d`
-# through `pvq.train.reestimate_batchnorm` and compares its running mean and variance.
+# through `pvq.train.reestimate_batchnorm` and compares its running mean and variance with
+# yours as a $2 \times C$ array: row 0 the means, row 1 the variances (so a difference "at index
+# (1, 0)" is the variance of channel 0).
 #
 # *Hint: `x.mean(axis=(0, 2, 3))` averages a batch over all but the channel axis; `x.var` takes
 # `ddof=1` for the unbiased variance.*
@@ -273,12 +275,14 @@ print(f"FP32: {grouped.gap:.3f}")
 assert (post_table["one-shot"] >= stale["one-shot"]).all()
 assert (post_table["PTQ"] > post_table["one-shot"]).all()
 assert post_table.loc[4, "PTQ"] < grouped.gap - 0.005 and post_table.loc[6, "one-shot"] < 0.6
+assert post_table.loc[6, "one-shot"] < 2 / 3 * grouped.gap  # loses more than a third
 
 # %% [markdown]
 # Here compression costs accuracy in the regime the paper is about: PTQ loses about a point at
-# 4 bits and more below, one-shot pruning loses most of the accuracy already at 62.5 % sparsity
-# even with BatchNorm re-estimated. Both store the same number of bits per weight (pruning even
-# needs a mask on top, notebook 1): without any training, quantization wins at every level.
+# 4 bits and more below, one-shot pruning loses more than a third of its accuracy already at
+# 62.5 % sparsity (the equal of 6 bits), even with BatchNorm re-estimated. Both store the same
+# number of bits per weight (pruning even needs a mask on top, notebook 1): without any
+# training, quantization wins at every level.
 #
 # ## One fine-tuning budget for both methods
 # The paper fine-tunes both methods with the same recipe, and so do we (`pvq.train.train`, one
@@ -600,11 +604,14 @@ for method, by_method in grid.groupby("method"):
     ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"],
                                                   stats["max"] - stats["mean"]],
                 fmt="-o", capsize=3, color=COLORS[method], label=label)
-    ax.axvline(choice.loc[method, "lr"], color=COLORS[method], ls=":")
+    ax.axvline(choice.loc[method, "lr"], color=COLORS[method], ls=":",
+               label=f"{NAMES[method, 'fine-tuned']}: rate picked")
 ax.set_xscale("log")
-ax.set_xlabel("weight learning rate")
-ax.set_ylabel("calibration accuracy (4 b / 75 %)")
-ax.legend()
+ax.set_xlabel("weight learning rate (log scale)")
+ax.set_ylabel("calibration accuracy (fraction)")
+ax.set_title(f"{BITS_HERE} bits against {100 * equivalent_sparsity(BITS_HERE):.0f} % sparsity, "
+             "one epoch", fontsize="small")
+ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")  # hides no data
 plt.show()
 
 # %% [raw]
@@ -703,8 +710,10 @@ left.axhspan(grouped.low, grouped.high, color="black", alpha=0.1, label="FP32, 9
 left.set_xticks(range(len(order)), [f"{n}\n({int(intervals.loc[n, 'seeds'])} seed"
                                     f"{'s' if intervals.loc[n, 'seeds'] > 1 else ''})"
                                     for n in order])
-left.set_ylabel("test accuracy (4 b / 75 %)")
-left.set_title("bars: 95 % bootstrap interval over seeds and originals", fontsize="small")
+left.set_ylabel("test accuracy (fraction)")
+left.set_title(f"{BITS_HERE} bits against {100 * equivalent_sparsity(BITS_HERE):.0f} % "
+               "sparsity; bars: 95 % bootstrap interval over seeds and originals",
+               fontsize="small")
 left.legend(loc="lower left")
 for x, (label, row) in enumerate(gaps.xs(BITS_HERE, level="bits").iterrows()):
     right.errorbar(x, 100 * row["gap"], yerr=[[100 * (row["gap"] - row["low"])],
@@ -877,8 +886,8 @@ print("largest |relative change| of a step size (%), per seed:",
 assert (moved.abs().max(axis=1) > 0.005).all()
 
 # %% [markdown]
-# The step sizes do adapt, by about one per cent or more in every run, and the weights (SGD)
-# adapt around them.
+# The step sizes do adapt, by more than half a per cent in every run (asserted; the printout has
+# each run's largest change), and the weights (SGD) adapt around them.
 #
 # **The paper, for context.** On ImageNet the paper fine-tunes ResNet-50 and other networks for
 # 20 epochs on GPUs; its abstract sums up: "in most cases quantization outperforms pruning".
@@ -1089,7 +1098,9 @@ def draw(layer: str = "conv3") -> None:
     fig, axes = plt.subplots(3, 1, sharex=True, figsize=(7.0, 6.0))
     weight_panels(axes, layer)
     fig.align_ylabels(axes)
-    axes[0].set_title(f"{layer}, 4 b / 75 %, seed-0 models", fontsize="small")
+    axes[0].set_title(f"{layer}, {BITS_HERE} bits against "
+                      f"{100 * equivalent_sparsity(BITS_HERE):.0f} % sparsity, seed-0 models",
+                      fontsize="small")
     axes[2].set_xlabel(f"{layer} weight value")
     plt.show()
 

@@ -254,14 +254,14 @@ def test_bitmask(my_bitmask, my_bitmask_bytes):
     import numpy as np
     from pvq.combine import stored_arrays
     from pvq.compression import encoded_bytes
-    from pvq.exercises import check_function
+    from pvq.exercises import check_functions
     small = np.array([[0.3, -0.1, 0.05, -0.7, 0.2], [-0.02, 0.5, 0.15, -0.4, 0.01],
                       [0.6, -0.25, 0.08, 0.35, -0.9]])
     cases = [(small, 0.4), (small, 0.8), (small[:, :4].T.copy(), 0.5)]
-    check_function("Exercise 2", my_bitmask, lambda w, c: stored_arrays(
-        w, sparsity=c, encoding="bitmask")["mask"].numpy(), cases)
-    check_function("Exercise 2", my_bitmask_bytes, lambda w, c: encoded_bytes(
-        w.shape, sparsity=c, encoding="bitmask"), cases)
+    check_functions("Exercise 2", [
+        (my_bitmask, lambda w, c: stored_arrays(w, sparsity=c, encoding="bitmask")["mask"].numpy()),
+        (my_bitmask_bytes, lambda w, c: encoded_bytes(w.shape, sparsity=c, encoding="bitmask"))],
+        cases)
 
 
 test_bitmask(my_bitmask, my_bitmask_bytes)
@@ -290,8 +290,9 @@ assert compression.csr_bits_per_weight(0.9) > compression.bitmask_bits_per_weigh
 # a matrix of shape $(r, m)$ pruned to sparsity $c$, with $k = n - \mathrm{round}(c\,n)$ kept
 # FP16 values ($n = r m$): 2 bytes per kept value, one column index per kept value in the
 # narrowest unsigned integer (8, 16, 32 or 64 bits) that holds $m - 1$, and $r + 1$ row pointers
-# in the narrowest that holds $k$. The check tries shapes whose column indices need 8 and 16
-# bits and whose row pointers need 8, 16 and 32 bits.
+# in the narrowest that holds $k$. The check tries shapes whose column indices need 8, 16, 32
+# and 64 bits and whose row pointers need 8, 16, 32 and 64 bits. The largest shapes hold billions
+# of weights: count with integers, build no array.
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -320,7 +321,8 @@ def my_csr_bytes(shape: tuple[int, int], sparsity: float) -> int:
 def test_csr_bytes(my_csr_bytes):
     from pvq.compression import encoded_bytes
     from pvq.exercises import check_function
-    cases = [((4, 200), 0.5), ((2, 300), 0.75), ((384, 1536), 0.9), ((384, 1536), 0.5)]
+    cases = [((4, 200), 0.5), ((2, 300), 0.75), ((384, 1536), 0.9), ((384, 1536), 0.5),
+             ((3, 2**16 + 1), 0.25), ((1, 2**32 + 1), 0.75), ((2**20, 2**14), 0.5)]
     check_function("Exercise 3", my_csr_bytes,
                    lambda shape, c: encoded_bytes(shape, sparsity=c, encoding="csr"), cases)
 
@@ -344,8 +346,9 @@ for bits, color in ((None, COLORS["pruning"]), (8, COLORS["both"])):
         ax.plot(sparsities, cost, style, color=color, label=f"{label} values, {encoding}")
 for bits in (8, 4):
     ax.axhline(bits, color=COLORS["quantization"], lw=1, ls=":")
-    ax.text(0.01, bits + 0.3, f"dense INT{bits}", color=COLORS["quantization"])
-ax.set(xlabel="sparsity", ylabel="bits per weight (all overheads)", ylim=(0, 34))
+    ax.text(0.25, bits + 0.3, f"dense INT{bits}", color=COLORS["quantization"])  # clear of lines
+ax.set(xlabel="sparsity (fraction of weights removed)", ylabel="bits per weight (all overheads)",
+       ylim=(0, 34))
 ax.legend()
 plt.show()
 
@@ -606,27 +609,24 @@ assert clipped.sum() == 1 and rank == 0 and share > 0.9
 # ## 3. The storage-vs-SNR frontier
 # `combine.frontier` runs every method at every level: quantization alone at 2, 3, 4, 6 and 8
 # bits; FP16 pruning; and both orders of $b$-bit codes pruned to sparsity $c$. Each pruned format
-# is costed with a bitmask and with CSR, for this tensor's shape and with every overhead. For
-# $b$-bit codes on $k$ of $n$ weights with a bitmask, every array rounded up to whole bytes,
-#
-# $$\text{bits per weight} = \frac{8}{n}\Big(\big\lceil n/8 \big\rceil
-#   + \big\lceil k b / 8 \big\rceil + 4\Big),$$
-#
-# the mask, the packed codes and the FP32 scale: a little above the large-tensor cost
-# $(1 - c)\,b + 1$.
+# is costed with a bitmask and with CSR, for this tensor's shape and with every overhead:
+# what a file would really hold, not the large-tensor approximation.
 
 # %% [raw]
 # # BEGIN QUESTION
 # name: exercise_6
 
 # %% [markdown]
-# **Exercise 6.** Write `my_bits_per_weight(shape, bits, sparsity)`: the bits per weight of a
-# tensor of `shape` (any number of dimensions) whose $k = n - \mathrm{round}(c\,n)$ kept weights
-# are stored as packed `bits`-bit codes with a bitmask and one FP32 scale, by the formula above.
-# The check compares it with `compression.encoded_bits_per_weight` on small shapes, where the
-# rounding to whole bytes and the scale matter, and on the MiniLM layer's.
+# **Exercise 6.** Work out the exact storage cost of the combination. Write
+# `my_bits_per_weight(shape, bits, sparsity)`: the bits per weight of a tensor of `shape` (any
+# number of dimensions, $n$ weights) pruned by magnitude to sparsity $c$, so that
+# $k = n - \mathrm{round}(c\,n)$ weights are kept, and stored as three arrays: the bitmask of
+# Exercise 2, the $k$ kept `bits`-bit codes packed end to end, and one FP32 scale. A file holds
+# whole bytes, so each array is rounded up to a whole number of bytes. The check compares your
+# cost with `compression.encoded_bits_per_weight` on small shapes, where the rounding and the
+# scale matter, and on the MiniLM layer's shape, where they hardly do.
 #
-# *Hint: `math.prod(shape)` and `math.ceil` are all you need.*
+# *Hint: count each array's bytes first; bits per weight are then $8 \times$ bytes$/\,n$.*
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -668,6 +668,14 @@ test_bits_per_weight(my_bits_per_weight)
 # # END QUESTION
 
 # %% [markdown]
+# Written out, $b$-bit codes on $k$ of $n$ weights with a bitmask cost
+#
+# $$\text{bits per weight} = \frac{8}{n}\Big(\big\lceil n/8 \big\rceil
+#   + \big\lceil k b / 8 \big\rceil + 4\Big),$$
+#
+# the mask, the packed codes and the FP32 scale: a little above the large-tensor cost
+# $(1 - c)\,b + 1$.
+#
 # Quantization does not stop at 2 bits. The course's $b$-bit grid has no useful 1-bit member
 # (`quantize(w, 1, s)` has the levels $\{-s, 0\}$), so `combine.low_bit_rows` adds the two
 # classic grids below it: **binary** codes $s \cdot \mathrm{sign}(w)$ at
@@ -874,7 +882,7 @@ for ax, (title, table) in zip(axes, entropy_fronts.items()):
                 label="front, " + ("fixed-length (hollow)" if style == ":" else "entropy-coded"))
     ax.set(title=title, xlabel="bits per weight (all overheads)", xlim=(0, 5))
 axes[0].set_ylabel("SNR (dB)")
-axes[1].legend(fontsize="x-small", loc="lower right")
+axes[1].legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # hides no data
 plt.show()
 
 # %% [markdown]
@@ -972,9 +980,12 @@ W_COUNTS, EDGES = np.histogram(w, bins=400, range=(-8 * w.std(), 8 * w.std()))
 
 def histograms(ax: plt.Axes, w_hat: np.ndarray) -> None:
     """Weights per bin before (w) and after (w_hat), on a log axis."""
-    ax.stairs(W_COUNTS, EDGES, color=COLORS["data"], label="w (original)")
-    ax.stairs(np.histogram(w_hat, EDGES)[0], EDGES, color=COLORS["both"], label="w_hat (stored)")
-    ax.set(yscale="log", xlabel="weight value (within ±8 std)", ylabel="weights per bin")
+    stored = np.histogram(w_hat, EDGES)[0]
+    ax.stairs(W_COUNTS, EDGES, color=COLORS["data"], label="$w$ (original)")
+    ax.stairs(stored, EDGES, color=COLORS["both"], label=r"$\hat w$ (stored)")
+    ax.set(yscale="log", xlabel="weight value (within ±8 standard deviations)",
+           ylabel="weights per bin (log scale)",
+           ylim=(0.5, 100 * max(W_COUNTS.max(), stored.max())))  # room above the data
     ax.legend(loc="upper right")
 
 # %%
@@ -1286,9 +1297,9 @@ print(timings.sort_values(["kind", "sparsity"])[
 # %% [markdown]
 # The `interval/median` column says how far to trust each median. On a busy machine
 # (other processes sharing the cores) the intervals can be wider than the differences between
-# variants, as in the run stored here, where many of them overlap (dense FP32's with INT8's and
-# with those of some structured rows, for instance); then only the medians order those variants,
-# and the cell is worth rerunning at a quiet moment, or with more rounds.
+# variants; where two variants' intervals overlap, only their medians order them, and the cell
+# is worth rerunning at a quiet moment, or with more rounds. The claims below, and the
+# assertions that check them, compare medians only.
 
 # %%
 fig, ax = plt.subplots()
@@ -1304,13 +1315,14 @@ for kind, color in (("dense", COLORS["data"]), ("bf16", "k"), ("int8", COLORS["q
     ax.axhspan(row["ci_low_us"], row["ci_high_us"], color=color, alpha=0.25)
     ax.axhline(row["median_us"], color=color, label=row["name"])
 ax.set(yscale="log", xlabel="sparsity (fraction of weights removed)",
-       ylabel="time per call (µs, log scale)", title="384 x 1536 Linear, 128 tokens, 1 thread")
-ax.legend(fontsize="small")
+       ylabel="time per call (µs, log scale)",
+       title=r"$384 \times 1536$ Linear, 128 tokens, 1 thread")
+ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # hides no data
 plt.show()
 
 # %% [markdown]
 # *Takeaway: by the medians of this run, unstructured sparsity (CSR) is slower than dense FP32
-# until high sparsity, removing whole rows is faster from the lowest timed sparsity on, and INT8
+# until high sparsity, removing whole rows (three quarters of them, at 75 %) is faster, and INT8
 # is faster with nothing removed; where the shaded and barred 95 % intervals overlap, this run
 # does not order the variants.*
 #
@@ -1458,8 +1470,8 @@ assert semi.loc["FP16, 2:4", "SNR (dB)"] < semi.loc["FP16, 50 % unstructured", "
 #   few points where the dense grid has none; on the MiniLM layer FP16 pruning ends the front
 #   above 8 bits. With entropy-coded codes and masks, pruned-and-quantized formats take more
 #   of the front at low storage (see the printed entropy-coded fronts).
-# - **On hardware** (measured, on the machine that ran it, medians; many 95 % intervals of the
-#   stored run overlap): INT8, with 8-bit activations too, had a lower median than FP32 with
+# - **On hardware** (measured on the machine that ran it; medians only, the 95 % intervals say
+#   how far to trust each): INT8, with 8-bit activations too, had a lower median than FP32 with
 #   nothing removed; BF16 is the right speed base only where the CPU computes in it; unstructured
 #   CSR had a higher median than dense below the interpolated break-even; removing whole rows
 #   had lower medians but lost far more signal. The quadratic saving of low bit-widths is a

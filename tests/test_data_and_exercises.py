@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pvq.data import model_zoo_sqnr
-from pvq.exercises import ExerciseNotAnswered, check_choice, check_function, check_value
+from pvq.exercises import (ExerciseNotAnswered, check_choice, check_function, check_functions,
+                           check_value)
 from pvq.quantize import quantization_grid, quantize
 
 
@@ -45,7 +46,7 @@ def test_check_function_names_the_exercise_the_input_and_the_first_difference(ca
 
     w = np.array([0.1, 0.25, 0.75])
     with pytest.raises(AssertionError, match=r"differs in 1 of 3 entries; first at index 1: "
-                                             r"0\.5 instead of 0"):
+                                             r"0\.5 instead of 0\.0"):
         check_function("Exercise 2", round_half_up, quantize, [(w, 4, 0.5)])
 
 
@@ -61,9 +62,52 @@ def test_check_function_reports_a_missing_answer_or_a_crash_without_raising_it()
         check_function("Exercise 1", lambda bits: 1 / 0, quantization_grid, [(2,)])
 
 
+def test_a_failure_message_is_one_short_line_whatever_the_inputs():
+    """Large inputs are summarised by shape and range, small results shown in full: the learner
+    sees what was expected and what came back, not pages of input arrays."""
+    batches = [np.stack([np.full((3, 8, 8), 0.25), np.full((3, 8, 8), 0.75)], axis=1)] * 3
+
+    def pooled_means(batches):
+        return np.concatenate(batches).mean(axis=(0, 2, 3)) + [0.0, 0.5]
+
+    with pytest.raises(AssertionError) as failure:
+        check_function("Exercise 1", pooled_means,
+                       lambda batches: np.concatenate(batches).mean(axis=(0, 2, 3)), [(batches,)])
+    message = str(failure.value)
+    assert "\n" not in message and len(message) < 400, message
+    assert message.startswith("Exercise 1: pooled_means([<array of shape (3, 2, 8, 8), float64, "
+                              "from 0.25 to 0.75>, <array of shape (3, 2, 8, 8)"), message
+    assert message.count("<array") == 3 and "first at index 1: 1.25 instead of 0.75" in message
+    assert "Yours: [0.25, 1.25]; expected: [0.25, 0.75]" in message
+    with pytest.raises(AssertionError, match=r"expected: <array of shape \(100,\), float64, "
+                                             r"from 0\.0 to 99\.0>$"):
+        check_value("Exercise 2", "the codes", np.zeros(100), np.arange(100.0))
+
+    def long_error():
+        raise ValueError("x" * 1000)
+
+    with pytest.raises(AssertionError, match=r"raised ValueError: x{200} \.\.\.$"):
+        check_function("Exercise 3", long_error, lambda: 0.0, [()])
+
+    def my_verdict(*ends):
+        ...
+
+    with pytest.raises(ExerciseNotAnswered, match=r"my_verdict\(8\.0, 12\.5, 3\) returned None"):
+        check_function("Exercise 5", my_verdict, max, [(8.0, 12.5, 3)])  # a float stays a float
+
+
+def test_check_functions_checks_every_function_and_reports_once(capsys):
+    pairs = [(np.square, lambda x: x * x), (np.abs, lambda x: -x if x < 0 else x)]
+    check_functions("Exercise 2", pairs, [(-2.0,), (3.0,)])
+    assert capsys.readouterr().out == "Exercise 2: all 2 functions correct on 2 test inputs\n"
+    with pytest.raises(AssertionError, match=r"Exercise 2: negative\(3\) is -3\.0, expected 3\.0"):
+        check_functions("Exercise 2", [(np.square, np.square), (np.negative, np.abs)], [(3,)])
+    assert capsys.readouterr().out == ""
+
+
 def test_check_value_compares_numbers_within_tolerance():
     check_value("Exercise 3", "the MSE", 1.005, 1.0, rel_tol=0.01)
-    with pytest.raises(AssertionError, match=r"Exercise 3: the MSE is 1\.02, expected 1 "
+    with pytest.raises(AssertionError, match=r"Exercise 3: the MSE is 1\.02, expected 1\.0 "
                                              r"\(difference 0\.02\)"):
         check_value("Exercise 3", "the MSE", 1.02, 1.0, rel_tol=0.01)
     with pytest.raises(AssertionError, match="should be a number"):

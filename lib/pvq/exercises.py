@@ -23,18 +23,45 @@ def _unanswered(value: object) -> bool:
     return value is None or value is Ellipsis
 
 
+_SHOWN = 6  # arrays with more entries, and lists with more items, are summarised in messages
+_MESSAGE_CHARACTERS = 200  # a learner's exception text is cut to this length
+
+
 def _short(value: object) -> str:
-    """A compact repr for messages: arrays and floats printed with 6 significant digits."""
+    """One line for a message: numbers with 6 significant digits; arrays of at most ``_SHOWN``
+    entries in full, larger ones by shape and range; lists and tuples item by item, the first
+    ``_SHOWN`` of them."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=6, separator=", ", threshold=12)
-    if isinstance(value, float):
-        return f"{value:.6g}"
+        return _short(value.tolist()) if value.size <= _SHOWN else _summary(value)
+    if isinstance(value, (float, np.floating)):
+        text = f"{value:.6g}"
+        return text + ".0" if text.lstrip("-").isdigit() else text  # 8.0 stays a float: "8.0"
+    if isinstance(value, (list, tuple)):
+        items = [_short(item) for item in value[:_SHOWN]]
+        if len(value) > _SHOWN:
+            items.append(f"... ({len(value)} items)")
+        if isinstance(value, tuple):
+            return f"({', '.join(items)}{',' if len(value) == 1 else ''})"
+        return f"[{', '.join(items)}]"
     if hasattr(value, "shape") and hasattr(value, "columns"):  # a pandas DataFrame
         return f"<table of {value.shape[0]} rows>"
     if hasattr(value, "dist") and hasattr(value, "args"):  # a frozen scipy distribution
         arguments = [repr(a) for a in value.args] + [f"{k}={v!r}" for k, v in value.kwds.items()]
         return f"{value.dist.name}({', '.join(arguments)})"
-    return repr(value)
+    return _short_text(repr(value))
+
+
+def _summary(array: np.ndarray) -> str:
+    """A large array by its shape, type and range: ``<array of shape (3, 4), float64, from -1
+    to 2.5>``."""
+    described = f"array of shape {array.shape}, {array.dtype}"
+    if array.dtype == bool:
+        described += f", {int(array.sum())} True"
+    elif np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
+        described += f", from {_short(array.min().item())} to {_short(array.max().item())}"
+    return f"<{described}>"
 
 
 def check_value(exercise: str, what: str, got: object, expected: object, *,
@@ -76,6 +103,22 @@ def check_function(exercise: str, function: Callable | None, reference: Callable
                    cases: Sequence[tuple], *, rel_tol: float = 1e-9, abs_tol: float = 0.0) -> None:
     """Call the learner's ``function`` and the library's ``reference`` on each case (a tuple of
     arguments) and compare the results with ``check_value``; then print that it passed."""
+    check_functions(exercise, [(function, reference)], cases, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def check_functions(exercise: str, pairs: Sequence[tuple[Callable | None, Callable]],
+                    cases: Sequence[tuple], *, rel_tol: float = 1e-9,
+                    abs_tol: float = 0.0) -> None:
+    """``check_function`` for an exercise with several functions: each ``(function,
+    reference)`` pair on the same cases, in order, then one report for the exercise."""
+    for function, reference in pairs:
+        _compare_on_cases(exercise, function, reference, cases, rel_tol, abs_tol)
+    functions = "" if len(pairs) == 1 else f"all {len(pairs)} functions "
+    print(f"{exercise}: {functions}correct on {len(cases)} test inputs")
+
+
+def _compare_on_cases(exercise: str, function: Callable | None, reference: Callable,
+                      cases: Sequence[tuple], rel_tol: float, abs_tol: float) -> None:
     if function is None:
         raise ExerciseNotAnswered(f"{exercise}: the function is not defined yet: run the cell "
                                   "that defines it, then this check.")
@@ -85,13 +128,16 @@ def check_function(exercise: str, function: Callable | None, reference: Callable
             got = function(*case)
         except Exception as error:  # the learner's code: report it, do not crash the check
             raise AssertionError(f"{exercise}: {call} raised {type(error).__name__}: "
-                                 f"{error}") from None
+                                 f"{_short_text(str(error))}") from None
         if _unanswered(got):
             raise ExerciseNotAnswered(f"{exercise}: no answer yet: {call} returned {got!r}. "
                                       "Write the function's body in place of `...`, run its "
                                       "cell, then run this check again.")
         check_value(exercise, call, got, reference(*case), rel_tol=rel_tol, abs_tol=abs_tol)
-    print(f"{exercise}: correct on {len(cases)} test inputs")
+
+
+def _short_text(text: str) -> str:
+    return text if len(text) <= _MESSAGE_CHARACTERS else text[:_MESSAGE_CHARACTERS] + " ..."
 
 
 def check_choice(exercise: str, prediction: object, correct: object,
