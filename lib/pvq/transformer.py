@@ -6,6 +6,8 @@ and ``TRANSFORMERS_OFFLINE`` are set before ``transformers`` loads them). A sent
 what sentence-transformers computes for this model: the mean of the last hidden states over the
 real tokens, divided by its norm. ``retrieval_correct``: the embedding of the first half of each
 paragraph must be nearest (cosine) to that of its own second half, among all second halves.
+``compress_layers(..., rotate=True)`` compresses every layer in a Hadamard-rotated basis
+(``pvq.rotation``), and ``rotated_inputs`` rotates the layers' inputs online, as QuaRot does.
 """
 
 from __future__ import annotations
