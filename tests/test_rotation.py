@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+import scipy.linalg
+import torch
 
-from pvq.rotation import hadamard
+from pvq.rotation import hadamard, hadamard_block, rotate, rotate_layer
+from pvq.transformer import gram_snr_db
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 64])
@@ -20,7 +23,64 @@ def test_rotating_weights_and_inputs_keeps_the_outputs():
     np.testing.assert_allclose((W @ R) @ (X @ R).T, W @ X.T, atol=1e-12)
 
 
+def block_diagonal(n):
+    b = hadamard_block(n)
+    return torch.from_numpy(scipy.linalg.block_diag(*[hadamard(b)] * (n // b)))
+
+
+@pytest.mark.parametrize("n, block", [(1, 1), (6, 2), (384, 128), (1536, 512), (64, 64)])
+def test_rotate_is_the_block_diagonal_hadamard_and_its_own_inverse(n, block):
+    assert hadamard_block(n) == block
+    x = torch.from_numpy(np.random.default_rng(n).standard_normal((2, 3, n)))
+    torch.testing.assert_close(rotate(x), x @ block_diagonal(n), rtol=0, atol=1e-12)
+    torch.testing.assert_close(rotate(rotate(x)), x, rtol=0, atol=1e-12)
+    assert rotate(x.float()).dtype == torch.float32
+
+
+def test_the_rotated_layer_computes_the_same_outputs_from_the_rotated_gram():
+    rng = np.random.default_rng(1)
+    X = torch.from_numpy(rng.standard_normal((40, 24)))  # 24 = 3 blocks of 8
+    W = torch.from_numpy(rng.standard_normal((5, 24)))
+    W_rot, G_rot = rotate_layer(W, X.T @ X)
+    R = block_diagonal(24)
+    torch.testing.assert_close(G_rot, (X @ R).T @ (X @ R), rtol=0, atol=1e-10)
+    torch.testing.assert_close(G_rot, R.T @ (X.T @ X) @ R, rtol=0, atol=1e-10)
+    torch.testing.assert_close(rotate(X) @ W_rot.T, X @ W.T, rtol=0, atol=1e-12)
+
+
+def test_the_output_snr_is_the_same_in_either_basis():
+    """An error D' of the rotated weights is the error D = D' R^T of the original ones, with
+    the same output energy: SNR(W R, W_hat', R^T G R) = SNR(W, W_hat' R^T, G)."""
+    rng = np.random.default_rng(2)
+    X = torch.from_numpy(rng.standard_normal((60, 16)))
+    W = torch.from_numpy(rng.standard_normal((4, 16)))
+    W_rot, G_rot = rotate_layer(W, X.T @ X)
+    W_hat_rot = W_rot + 0.1 * torch.from_numpy(rng.standard_normal((4, 16)))
+    rotated_basis = gram_snr_db(W_rot, W_hat_rot, G_rot)
+    original_basis = gram_snr_db(W, rotate(W_hat_rot), X.T @ X)
+    assert rotated_basis == pytest.approx(original_basis, abs=1e-4)
+    assert rotated_basis == pytest.approx(
+        10 * np.log10(float((X @ W.T).square().sum() / (rotate(X) @ (W_hat_rot - W_rot).T)
+                                                        .square().sum())), abs=1e-4)
+
+
 @pytest.mark.parametrize("n", [0, 3, 12, 2.0, "4"])
 def test_bad_sizes_name_the_argument(n):
     with pytest.raises((ValueError, TypeError), match="n"):
         hadamard(n)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: hadamard_block(0), "n"),
+    (lambda: hadamard_block(2.0), "n"),
+    (lambda: rotate(np.ones((2, 4))), "x"),
+    (lambda: rotate(torch.ones(2, 4, dtype=torch.int64)), "x"),
+    (lambda: rotate(torch.tensor(1.0)), "x"),
+    (lambda: rotate(torch.tensor([1.0, float("nan")])), "x"),
+    (lambda: rotate_layer(torch.ones(2, 4), torch.eye(3)), "gram"),
+    (lambda: rotate_layer(torch.ones(4), torch.eye(4)), "W"),
+    (lambda: rotate_layer(torch.ones(2, 4), np.eye(4)), "gram"),
+])
+def test_bad_inputs_name_the_argument(call, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        call()

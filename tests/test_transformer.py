@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pvq import text, transformer
+from pvq import obs, rotation, text, transformer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -102,7 +102,55 @@ def test_gram_snrs_are_the_float64_definition():
      "W_hats"),
     (lambda m: transformer.embed_each(*m, {"a": torch.ones(1)}, ["a text"]), "configurations"),
     (lambda m: transformer.embed_each(*m, [{}], "a text"), "texts"),
+    (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], rotate=1), "rotate"),
+    (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], methods=("OBS",)), "methods"),
+    (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], methods="GPTQ"), "methods"),
 ])
 def test_bad_inputs_name_the_argument(minilm, call, name):
     with pytest.raises((ValueError, TypeError), match=name):
         call(minilm)
+
+
+def test_the_model_with_rotated_weights_and_online_rotated_inputs_is_the_model(minilm):
+    tokenizer, model = minilm
+    texts = text.split_paragraphs().held_out[:3]
+    before = transformer.embed(tokenizer, model, texts, max_tokens=32)
+    rotated = {name: rotation.rotate(model.get_submodule(name).weight.detach().double())
+               for name in transformer.layer_names()}
+    with transformer.rotated_inputs(model), transformer.swapped_weights(model, rotated):
+        after = transformer.embed(tokenizer, model, texts, max_tokens=32)
+    with transformer.rotated_inputs(model):
+        wrong = transformer.embed(tokenizer, model, texts, max_tokens=32)
+    assert torch.allclose(after, before, atol=1e-5) and not torch.allclose(wrong, before, atol=0.1)
+    assert torch.equal(transformer.embed(tokenizer, model, texts, max_tokens=32), before)
+
+
+def test_rotated_compression_is_compression_in_the_rotated_basis_rotated_back(minilm, monkeypatch):
+    tokenizer, model = minilm
+    names = ["encoder.layer.0.attention.output.dense", "encoder.layer.0.output.dense"]
+    texts = text.split_paragraphs().calibration[:4]
+    grams = transformer.input_grams(tokenizer, model, texts, max_tokens=32)
+    monkeypatch.setattr(transformer, "layer_names", lambda: names)
+    got = transformer.compress_layers(model, grams, [(4, 0.75)], rotate=True,
+                                      methods=("GPTQ", "SparseGPT"))
+    assert set(got) == {("GPTQ", 4), ("SparseGPT", 4)}
+    for name in names:
+        W_rot, H_rot = rotation.rotate_layer(model.get_submodule(name).weight.detach().double(),
+                                             2.0 * grams[name].double())
+        for (method, _), weights in got.items():
+            in_rotated_basis = (obs.gptq(W_rot, H_rot, 4) if method == "GPTQ" else
+                                obs.sparsegpt(W_rot, H_rot, 0.75))
+            assert weights[name].dtype == torch.float16
+            torch.testing.assert_close(weights[name].double(), rotation.rotate(in_rotated_basis),
+                                       rtol=1e-3, atol=1e-4)
+    # the model with the rotated-basis weights and rotated inputs applies what was returned
+    held_out = text.split_paragraphs().held_out[:3]
+    monkeypatch.undo()
+    with transformer.swapped_weights(model, got["SparseGPT", 4]):
+        returned = transformer.embed(tokenizer, model, held_out, max_tokens=32)
+    online = {name: rotation.rotate(weight.double()) for name, weight in got["SparseGPT", 4].items()}
+    online |= {name: rotation.rotate(model.get_submodule(name).weight.detach().double())
+               for name in transformer.layer_names() if name not in names}
+    with transformer.rotated_inputs(model), transformer.swapped_weights(model, online):
+        assert torch.allclose(transformer.embed(tokenizer, model, held_out, max_tokens=32),
+                              returned, atol=1e-4)

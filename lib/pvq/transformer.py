@@ -6,6 +6,8 @@ and ``TRANSFORMERS_OFFLINE`` are set before ``transformers`` loads them). A sent
 what sentence-transformers computes for this model: the mean of the last hidden states over the
 real tokens, divided by its norm. ``retrieval_correct``: the embedding of the first half of each
 paragraph must be nearest (cosine) to that of its own second half, among all second halves.
+``compress_layers(..., rotate=True)`` compresses every layer in a Hadamard-rotated basis
+(``pvq.rotation``), and ``rotated_inputs`` rotates the layers' inputs online, as QuaRot does.
 The heavy steps (``input_grams``, ``compress_layers``, ``embed_each``) are
 ``pvq.job_store.stored``: in a test session, the notebook's second run takes their results from
 the first.
@@ -23,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from pvq import rotation
 from pvq.job_store import stored
 from pvq.parallel import thread_map, worker_count
 
@@ -38,7 +41,7 @@ METHODS = ("RTN", "GPTQ", "magnitude", "SparseGPT")
 
 __all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers", "embed",
            "embed_each", "gram_snr_db", "gram_snrs_db", "input_grams", "layer_names", "load_minilm",
-           "recording_grams", "retrieval_correct", "swapped_weights"]
+           "recording_grams", "retrieval_correct", "rotated_inputs", "swapped_weights"]
 
 
 def load_minilm() -> tuple[object, torch.nn.Module]:
@@ -222,6 +225,21 @@ def swapped_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor])
             model.get_submodule(name).weight.data = weight
 
 
+@contextlib.contextmanager
+def rotated_inputs(model: torch.nn.Module) -> Iterator[None]:
+    """Inside the block, every linear layer of the six blocks receives its inputs rotated,
+    ``x -> x R`` (``pvq.rotation.rotate``; a row ``x R`` is the column ``R^T x``): QuaRot's
+    online Hadamard. With the weights ``W R`` swapped in (``swapped_weights``) each layer
+    computes ``(x R)(W R)^T = x W^T``, what it computed before."""
+    hooks = [model.get_submodule(name).register_forward_pre_hook(
+        lambda _module, args: (rotation.rotate(args[0]), *args[1:])) for name in layer_names()]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def retrieval_correct(queries: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
     """Per query i (unit rows), 1 if its most similar target (cosine) is target i, else 0."""
     if queries.ndim != 2 or queries.shape != targets.shape:
@@ -233,10 +251,11 @@ def retrieval_correct(queries: torch.Tensor, targets: torch.Tensor) -> np.ndarra
 
 @stored
 def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
-                    budgets: Sequence[tuple[int, float]]
+                    budgets: Sequence[tuple[int, float]], *, rotate: bool = False,
+                    methods: Sequence[str] = METHODS
                     ) -> dict[tuple[str, int], dict[str, torch.Tensor]]:
-    """Each linear layer of the six blocks compressed by the four methods at each budget
-    ``(bits, sparsity)``: ``(method, bits) -> name -> weight``, method one of ``METHODS``.
+    """Each linear layer of the six blocks compressed by each of ``methods`` (some of
+    ``METHODS``) at each budget ``(bits, sparsity)``: ``(method, bits) -> name -> weight``.
     GPTQ and SparseGPT share one sweep per layer (``pvq.obs.obs_compress``) with
     ``H = 2 X^T X`` from ``grams``; RTN uses GPTQ's scales (one per output channel), magnitude
     pruning the same sparsity as SparseGPT. Stored as float16, the paper's base format.
@@ -245,8 +264,19 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
     configuration). One layer at a time: two at once (threads) hold twice the temporaries of
     a sweep, beyond the course's memory budget. The results are views into one float16 buffer,
     allocated before the sweeps: their temporaries then reuse the same freed memory, layer
-    after layer, instead of being scattered between results."""
+    after layer, instead of being scattered between results.
+
+    ``rotate``: each layer is compressed in the Hadamard-rotated basis of
+    ``pvq.rotation.rotate_layer``, ``W' = W R`` on ``H' = R^T H R``, and returned as
+    ``W_hat = W_hat' R^T``: the weights that the layer with ``W_hat'`` and its inputs rotated
+    online (``R^T x``) applies, rounded to float16 after the rotation back."""
     from pvq import obs
+    if not isinstance(rotate, bool):
+        raise TypeError(f"rotate must be a bool, got {type(rotate).__name__}")
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods or \
+            not set(methods) <= set(METHODS):
+        raise ValueError(f"methods must be a non-empty sequence of some of {METHODS}, "
+                         f"got {methods!r}")
 
     configs = [obs.Compression(bits=b) for b, _ in budgets] + \
         [obs.Compression(sparsity=c) for _, c in budgets]
@@ -262,14 +292,19 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
             layer["magnitude", b] = obs.magnitude(W, c)
         return layer
 
-    keys = [(method, b) for method in METHODS for b, _ in budgets]
+    keys = [(method, b) for method in METHODS if method in methods for b, _ in budgets]
     weights = {name: model.get_submodule(name).weight.detach() for name in layer_names()}
     store = torch.empty(len(keys), sum(W.numel() for W in weights.values()), dtype=torch.float16)
     compressed: dict[tuple[str, int], dict[str, torch.Tensor]] = {key: {} for key in keys}
     offset = 0
     for name, W in weights.items():
-        for key, result in compress(W.double(), 2.0 * grams[name].double()).items():
+        W_basis, H = W.double(), 2.0 * grams[name].double()
+        if rotate:
+            W_basis, H = rotation.rotate_layer(W_basis, H)
+        for key, result in compress(W_basis, H).items():
+            if key not in compressed:
+                continue
             compressed[key][name] = store[keys.index(key), offset : offset + W.numel()].view(
-                W.shape).copy_(result)
+                W.shape).copy_(rotation.rotate(result) if rotate else result)  # R^T = R
         offset += W.numel()
     return compressed
