@@ -226,13 +226,16 @@ def retrieval_correct(queries: torch.Tensor, targets: torch.Tensor) -> np.ndarra
 
 
 def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
-                    budgets: Sequence[tuple[int, float]]
+                    budgets: Sequence[tuple[int, float]],
+                    extra: Mapping[tuple[str, int], object] | None = None
                     ) -> dict[tuple[str, int], dict[str, torch.Tensor]]:
     """Each linear layer of the six blocks compressed by the four methods at each budget
     ``(bits, sparsity)``: ``(method, bits) -> name -> weight``, method one of ``METHODS``.
     GPTQ and SparseGPT share one sweep per layer (``pvq.obs.obs_compress``) with
     ``H = 2 X^T X`` from ``grams``; RTN uses GPTQ's scales (one per output channel), magnitude
-    pruning the same sparsity as SparseGPT. Stored as float16, the paper's base format.
+    pruning the same sparsity as SparseGPT. ``extra``: more ``pvq.obs.Compression``
+    configurations for the same sweep, each returned under its own key (for example
+    ``("SparseGPT 50 % + 4-bit", 3)``). Stored as float16, the paper's base format.
     Every layer sees the full-precision model's inputs (GPTQ and SparseGPT feed each block the
     compressed blocks' outputs instead: a departure that saves a forward pass per
     configuration). One layer at a time: two at once (threads) hold twice the temporaries of
@@ -241,13 +244,17 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
     after layer, instead of being scattered between results."""
     from pvq import obs
 
+    extra = dict(extra or {})
+    if not all(isinstance(config, obs.Compression) for config in extra.values()):
+        raise TypeError("extra must map keys to pvq.obs.Compression configurations")
     configs = [obs.Compression(bits=b) for b, _ in budgets] + \
-        [obs.Compression(sparsity=c) for _, c in budgets]
+        [obs.Compression(sparsity=c) for _, c in budgets] + list(extra.values())
+    all_bits = ({b for b, _ in budgets} | {c.bits for c in extra.values()}) - {None}
 
     def compress(W: torch.Tensor, H: torch.Tensor) -> dict[tuple[str, int], torch.Tensor]:
-        scales = {b: obs.row_scales(W, b) for b, _ in budgets}
+        scales = {b: obs.row_scales(W, b) for b in all_bits}
         swept = obs.obs_compress(W, H, configs, scales=scales)
-        layer = {}
+        layer = dict(zip(extra, swept[2 * len(budgets):]))
         for index, (b, c) in enumerate(budgets):
             layer["GPTQ", b] = swept[index]
             layer["SparseGPT", b] = swept[len(budgets) + index]
@@ -256,6 +263,9 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
         return layer
 
     keys = [(method, b) for method in METHODS for b, _ in budgets]
+    if set(extra) & set(keys):
+        raise ValueError(f"extra's keys must differ from the methods' {keys}, got {list(extra)}")
+    keys += list(extra)
     weights = {name: model.get_submodule(name).weight.detach() for name in layer_names()}
     store = torch.empty(len(keys), sum(W.numel() for W in weights.values()), dtype=torch.float16)
     compressed: dict[tuple[str, int], dict[str, torch.Tensor]] = {key: {} for key in keys}
