@@ -426,7 +426,9 @@ print(BUDGETS.round(4).to_string(index=False))
 # rows of the six configurations are independent and share $U$, as do those of section 8's
 # combinations); RTN and magnitude pruning need no Hessian. Each layer is calibrated on the full-precision model's inputs: GPTQ and SparseGPT
 # feed each block the outputs of the already compressed blocks instead, a departure that saves a
-# forward pass per configuration and, if anything, handicaps both algorithms alike.
+# forward pass per block and configuration. `pvq.transformer.compress_sequentially` calibrates
+# block by block as they do; `scripts/bench_transformer.py` compares the two on all the text,
+# its table in `BENCHMARKS.md`.
 
 # %%
 compress_start = time.perf_counter()
@@ -703,9 +705,10 @@ assert (verdict.verdict != "pruning (SparseGPT)").all()
 # without fine-tuning, and with pruning given the larger storage.
 #
 # **Left undone here** (issue 19): the effect of the Hadamard rotation (QuaRot), folded into the
-# whole model, on both methods' SNR and accuracy; calibration of each block on the compressed
-# blocks' outputs. Pruning and quantization together, in both orders, follow in section 8;
-# `scripts/bench_transformer.py` runs them on all the text, its table in `BENCHMARKS.md`.
+# whole model, on both methods' SNR and accuracy. Calibration of each block on the compressed
+# blocks' outputs runs in `scripts/bench_transformer.py` only (section 5). Pruning and
+# quantization together, in both orders, follow in section 8; the benchmark script runs them on
+# all the text, its tables in `BENCHMARKS.md`.
 
 # %% [markdown]
 # ## 8. Both at once: half the weights at 4 bits, or all of them at 3

@@ -131,6 +131,28 @@ def test_compress_layers_runs_extra_configurations_in_the_same_sweep():
         transformer.compress_layers(model, grams, [(4, 0.75)], {("x", 4): 4})
 
 
+def test_sequential_calibration_feeds_each_block_the_compressed_blocks(minilm):
+    from pvq import obs
+
+    tokenizer, model = minilm
+    texts = text.split_paragraphs().calibration[:2]
+    config = obs.Compression(bits=2)
+    sequential = transformer.compress_sequentially(tokenizer, model, texts, {"GPTQ": config})["GPTQ"]
+    one_shot = transformer.input_grams(tokenizer, model, texts)
+
+    def compressed(name, grams):
+        W = model.get_submodule(name).weight.detach().double()
+        return obs.obs_compress(W, 2.0 * grams[name].double(), [config])[0].half()
+
+    first, second = "encoder.layer.0.output.dense", "encoder.layer.1.attention.self.query"
+    assert torch.equal(sequential[first], compressed(first, one_shot))  # block 0: the same inputs
+    block_0 = {n: w for n, w in sequential.items() if n.startswith("encoder.layer.0.")}
+    with transformer.swapped_weights(model, block_0):
+        after_block_0 = transformer.input_grams(tokenizer, model, texts)
+    assert torch.equal(sequential[second], compressed(second, after_block_0))
+    assert not torch.equal(sequential[second], compressed(second, one_shot))
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda m: transformer.embed(*m, "a text"), "texts"),
     (lambda m: transformer.embed(*m, []), "texts"),
@@ -140,6 +162,7 @@ def test_compress_layers_runs_extra_configurations_in_the_same_sweep():
      "W_hats"),
     (lambda m: transformer.embed_each(*m, {"a": torch.ones(1)}, ["a text"]), "configurations"),
     (lambda m: transformer.embed_each(*m, [{}], "a text"), "texts"),
+    (lambda m: transformer.compress_sequentially(*m, ["a text"], {"a": 4}), "configs"),
 ])
 def test_bad_inputs_name_the_argument(minilm, call, name):
     with pytest.raises((ValueError, TypeError), match=name):

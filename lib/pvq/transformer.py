@@ -15,7 +15,7 @@ import copy
 import math
 import os
 import queue
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -32,7 +32,8 @@ BATCH = 32
 #: the methods ``compress_layers`` applies: naive and Hessian-aware, quantization and pruning
 METHODS = ("RTN", "GPTQ", "magnitude", "SparseGPT")
 
-__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers", "embed",
+__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers",
+           "compress_sequentially", "embed",
            "embed_each", "gram_snr_db", "gram_snrs_db", "input_grams", "layer_names", "load_minilm",
            "recording_grams", "retrieval_correct", "swapped_weights"]
 
@@ -275,4 +276,32 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
             compressed[key][name] = store[keys.index(key), offset : offset + W.numel()].view(
                 W.shape).copy_(result)
         offset += W.numel()
+    return compressed
+
+
+def compress_sequentially(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
+                          configs: Mapping[Hashable, object], max_tokens: int = MAX_TOKENS
+                          ) -> dict[Hashable, dict[str, torch.Tensor]]:
+    """Each ``pvq.obs.Compression`` of ``configs`` applied block by block, as GPTQ and
+    SparseGPT calibrate: the layers of block i get ``H = 2 X^T X`` from the inputs they see
+    on ``texts`` when blocks ``0 .. i-1`` already hold this configuration's compressed
+    weights (block i itself is full precision; block 0 sees what ``compress_layers`` uses).
+    ``key -> name -> weight`` (float16). One forward pass per block and configuration, and
+    one sweep per layer and configuration: the Hessians differ, so no rows share ``U``."""
+    from pvq import obs
+
+    if not isinstance(configs, Mapping) or not configs or \
+            not all(isinstance(c, obs.Compression) for c in configs.values()):
+        raise TypeError("configs must be a non-empty mapping of pvq.obs.Compression")
+    batches = _batches(tokenizer, _check_texts(texts), max_tokens)
+    compressed: dict[Hashable, dict[str, torch.Tensor]] = {key: {} for key in configs}
+    for block in range(BLOCKS):
+        for key, config in configs.items():
+            with swapped_weights(model, compressed[key]), recording_grams(model) as grams:
+                _embed_batches(model, batches)
+            for layer in BLOCK_LAYERS:
+                name = f"encoder.layer.{block}.{layer}"
+                W = model.get_submodule(name).weight.detach().double()
+                compressed[key][name] = obs.obs_compress(W, 2.0 * grams[name].double(),
+                                                         [config])[0].half()
     return compressed
