@@ -496,6 +496,16 @@ outlier_gram = evaluation_grams["encoder.layer.0.output.dense"]  # for the check
 wins = layer_snr.assign(quant=layer_snr.GPTQ > layer_snr.SparseGPT).groupby("bits").quant.sum()
 print("layers where GPTQ beats SparseGPT, of", len(layers), ":", wins.to_dict())
 
+# %%
+# section 8's combinations against 3-bit GPTQ, on the same held-out Grams (freed before section 6)
+baseline = ("GPTQ", 3)
+contenders = {"GPTQ 3-bit": compressed[baseline]} | {label: c for (label, _), c in combined.items()}
+combined_snr = pd.DataFrame(
+    [transformer.gram_snrs_db(originals[name], [c[name] for c in contenders.values()],
+                              evaluation_grams[name]) for name in layers],
+    index=[name.removeprefix("encoder.layer.") for name in layers], columns=list(contenders))
+del evaluation_grams
+
 # %% [raw]
 # # BEGIN TESTS
 
@@ -747,18 +757,8 @@ print(storage.round(4).to_string(index=False))
 #   same Hessian: it removes the weights of least saliency and rounds the others again, after
 #   their feedback, on $Q$'s grid.
 #
-# The 2:4 pattern runs in the first order only. Each layer's output SNR is measured on the
-# held-out Grams of section 5, and the models embed the held-out halves as in section 6.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-baseline = ("GPTQ", 3)
-contenders = {"GPTQ 3-bit": compressed[baseline]} | {label: c for (label, _), c in combined.items()}
-combined_snr = pd.DataFrame(
-    [transformer.gram_snrs_db(originals[name], [c[name] for c in contenders.values()],
-                              evaluation_grams[name]) for name in layers],
-    index=[name.removeprefix("encoder.layer.") for name in layers], columns=list(contenders))
-del evaluation_grams
+# The 2:4 pattern runs in the first order only. Each layer's output SNR was measured on the
+# held-out Grams in section 5, and the models embed the held-out halves as in section 6.
 
 # %%
 combined_start = time.perf_counter()
