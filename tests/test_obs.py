@@ -9,6 +9,7 @@ import torch
 from pvq import obs, text
 from pvq.bounds import equal_compression_k, pruning_box, prune_exact, quant_sdp_bound
 from pvq.layer_bounds import sample_chunks
+from pvq.prune import magnitude_mask
 from pvq.quantize import grid_limits
 from pvq.zoo import real_layer
 
@@ -130,6 +131,85 @@ def test_sparsity_and_patterns_are_exact():
     assert torch.allclose(codes, codes.round(), atol=1e-9)
 
 
+def one_block_reference(W, H, bits, sparsity):
+    """Both-at-once the slow way, one block: the mask from the saliencies w^2 / U_jj^2 of the
+    starting weights, then column by column q = round(w) if kept, else 0, the error fed back."""
+    U = obs.inverse_hessian_factor(H).numpy()
+    scales = obs.row_scales(W, bits).numpy()  # the grid of the dense W, in both orders
+    lowest, highest = grid_limits(bits)
+    W = np.array(W, dtype=np.float64)
+    keep = magnitude_mask(W**2 / np.diag(U)[None, :] ** 2, sparsity)
+    for j in range(W.shape[1]):
+        q = np.where(keep[:, j], scales[:, j] * np.clip(np.round(W[:, j] / scales[:, j]),
+                                                          lowest, highest), 0.0)
+        W[:, j:] -= np.outer((W[:, j] - q) / U[j, j], U[j, j:])
+        W[:, j] = q
+    return W
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_two_orders_are_the_sweeps_they_say(seed):
+    W, X = tiny_layer(seed, rows=3, inputs=8, samples=24)
+    H = obs.hessian(X).numpy()
+    # prune then quantize (SparseGPT's joint mode): mask from W, kept weights rounded, one sweep
+    np.testing.assert_allclose(obs.sparsegpt(W, H, 0.5, bits=3, block=8).numpy(),
+                               one_block_reference(W, H, 3, 0.5), atol=1e-10)
+    # quantize then prune: GPTQ first, then the same sweep from Q on W's grid
+    Q = obs.gptq(W, H, 3).numpy()
+    # the reference takes the scales of its input: Q's are W's, so it prunes on Q's own grid
+    np.testing.assert_allclose(obs.row_scales(Q, 3).numpy(), obs.row_scales(W, 3).numpy())
+    np.testing.assert_allclose(obs.quantize_then_prune(W, H, 3, 0.5, block=8).numpy(),
+                               one_block_reference(Q, H, 3, 0.5), atol=1e-10)
+
+
+@pytest.mark.parametrize("order", ["prune first", "quantize first"])
+def test_both_orders_store_the_same_on_the_grid_at_exact_sparsity(order):
+    W, X = real_layer("blocks.1.attn.query")
+    H = obs.hessian(X)
+    lowest, highest = grid_limits(4)
+    scales = obs.row_scales(W, 4)
+    for sparsity, n_m in [(0.5, None), (None, (2, 4))]:
+        config = obs.Compression(4, sparsity, n_m, quantize_first=order == "quantize first")
+        both, = obs.obs_compress(W, H, [config])
+        codes = both / scales  # survivors are 4-bit codes of the dense layer's scales
+        assert torch.allclose(codes, codes.round(), atol=1e-9)
+        assert lowest <= float(codes.round().min()) and float(codes.round().max()) <= highest
+        # the mask removes exactly half (a kept weight may also round to the code 0) ...
+        assert float((both == 0).double().mean()) >= 0.5
+        if n_m is not None:
+            assert bool(((both != 0).reshape(W.shape[0], -1, 4).sum(dim=2) <= 2).all())
+        # ... and with a grid too fine for a kept weight to round to 0 (and no dead input,
+        # which both orders zero), exactly half are zeros
+        W_fine, X_fine = tiny_layer(1, rows=8, inputs=64, samples=256)
+        fine, = obs.obs_compress(W_fine, obs.hessian(X_fine), [config._replace(bits=16)])
+        assert float((fine == 0).double().mean()) == 0.5
+
+
+def test_the_two_orders_by_hand():
+    # H = 2 I and no damping: no feedback between weights, U_jj all equal, so both orders are
+    # magnitude pruning and round to nearest. w = (7, 1, -2, 0.4) at 4 bits: the scale is
+    # max|w| / 7 = 1 (the other clipping ranges round 7 worse), round to nearest gives
+    # (7, 1, -2, 0); keeping the larger half, either way: (7, 0, -2, 0).
+    W, H = np.array([[7.0, 1.0, -2.0, 0.4]]), 2.0 * np.eye(4)
+    assert float(obs.row_scales(W, 4)[0, 0]) == 1.0
+    for result in (obs.sparsegpt(W, H, 0.5, bits=4, damping=0.0),
+                   obs.quantize_then_prune(W, H, 4, 0.5, damping=0.0)):
+        np.testing.assert_array_equal(result.numpy(), [[7.0, 0.0, -2.0, 0.0]])
+
+
+def test_obs_compress_shares_the_gptq_stage_of_quantize_first():
+    W, X = tiny_layer(4, rows=4, inputs=8)
+    H = obs.hessian(X)
+    configs = [obs.Compression(bits=4), obs.Compression(4, 0.5),
+               obs.Compression(4, 0.5, quantize_first=True), obs.Compression(4, n_m=(2, 4))]
+    together = obs.obs_compress(W, H, configs)
+    assert torch.equal(together[0], obs.gptq(W, H, 4))
+    assert torch.equal(together[1], obs.sparsegpt(W, H, 0.5, bits=4))
+    assert torch.equal(together[2], obs.quantize_then_prune(W, H, 4, 0.5))
+    assert torch.equal(together[3], obs.sparsegpt(W, H, n_m=(2, 4), bits=4))
+    assert not torch.equal(together[1], together[2])  # the order matters
+
+
 @pytest.mark.parametrize("bits", [2, 4])
 def test_real_chunks_never_beat_the_certified_bounds(bits):
     W, X = real_layer("blocks.1.mlp.fc2")
@@ -165,6 +245,12 @@ def test_real_chunks_never_beat_the_certified_bounds(bits):
     (lambda: obs.magnitude("w", 0.5), "W"),
     (lambda: obs.obs_update(np.ones(2), np.eye(3), 0), "H_inv"),
     (lambda: obs.obs_update(np.ones(2), np.eye(2), 2), "j"),
+    (lambda: obs.quantize_then_prune(np.ones((2, 4)), np.eye(4), 0, 0.5), "bits"),
+    (lambda: obs.quantize_then_prune(np.ones((2, 4)), np.eye(4), 4), "sparsity"),
+    (lambda: obs.obs_compress(np.ones((2, 4)), np.eye(4), [obs.Compression(4, None, None, True)]),
+     "quantize_first"),
+    (lambda: obs.obs_compress(np.ones((2, 4)), np.eye(4), [obs.Compression(4, 0.5, None, 1)]),
+     "quantize_first"),
     (lambda: text.split_paragraphs(calibration=0), "calibration"),
     (lambda: text.halves(3), "paragraph"),
 ])

@@ -93,6 +93,66 @@ def test_gram_snrs_are_the_float64_definition():
     assert transformer.gram_snrs_db(W, [W], gram) == [float("inf")]
 
 
+def tiny_bert(width: int = 8, inner: int = 16) -> torch.nn.Module:
+    """Six blocks with the linear layers of ``transformer.BLOCK_LAYERS``, tiny: enough for
+    ``compress_layers``, which reads only those layers' weights."""
+    Dict, Linear = torch.nn.ModuleDict, torch.nn.Linear
+
+    def block() -> torch.nn.Module:
+        attention = Dict({"self": Dict({p: Linear(width, width) for p in ("query", "key", "value")}),
+                          "output": Dict({"dense": Linear(width, width)})})
+        return Dict({"attention": attention, "intermediate": Dict({"dense": Linear(width, inner)}),
+                     "output": Dict({"dense": Linear(inner, width)})})
+
+    torch.manual_seed(0)
+    return Dict({"encoder": Dict({"layer": torch.nn.ModuleList(
+        [block() for _ in range(transformer.BLOCKS)])})})
+
+
+def test_compress_layers_runs_extra_configurations_in_the_same_sweep():
+    from pvq import obs
+
+    model, rng = tiny_bert(), np.random.default_rng(0)
+    grams = {}
+    for name in transformer.layer_names():
+        X = rng.standard_normal((64, model.get_submodule(name).weight.shape[1]))
+        grams[name] = torch.from_numpy(X.T @ X)
+    extra = {("4-bit, then prune 50 %", 3): obs.Compression(4, 0.5, quantize_first=True)}
+    compressed = transformer.compress_layers(model, grams, [(4, 0.75)], extra)
+    assert set(compressed) == {(m, 4) for m in transformer.METHODS} | set(extra)
+    for name in transformer.layer_names():
+        W, H = model.get_submodule(name).weight.detach().double(), 2.0 * grams[name].double()
+        assert torch.equal(compressed["GPTQ", 4][name], obs.gptq(W, H, 4).half())
+        assert torch.equal(compressed["4-bit, then prune 50 %", 3][name],
+                           obs.quantize_then_prune(W, H, 4, 0.5).half())
+    with pytest.raises(ValueError, match="extra"):
+        transformer.compress_layers(model, grams, [(4, 0.75)], {("GPTQ", 4): obs.Compression(4)})
+    with pytest.raises(TypeError, match="extra"):
+        transformer.compress_layers(model, grams, [(4, 0.75)], {("x", 4): 4})
+
+
+def test_sequential_calibration_feeds_each_block_the_compressed_blocks(minilm):
+    from pvq import obs
+
+    tokenizer, model = minilm
+    texts = text.split_paragraphs().calibration[:2]
+    config = obs.Compression(bits=2)
+    sequential = transformer.compress_sequentially(tokenizer, model, texts, {"GPTQ": config})["GPTQ"]
+    one_shot = transformer.input_grams(tokenizer, model, texts)
+
+    def compressed(name, grams):
+        W = model.get_submodule(name).weight.detach().double()
+        return obs.obs_compress(W, 2.0 * grams[name].double(), [config])[0].half()
+
+    first, second = "encoder.layer.0.output.dense", "encoder.layer.1.attention.self.query"
+    assert torch.equal(sequential[first], compressed(first, one_shot))  # block 0: the same inputs
+    block_0 = {n: w for n, w in sequential.items() if n.startswith("encoder.layer.0.")}
+    with transformer.swapped_weights(model, block_0):
+        after_block_0 = transformer.input_grams(tokenizer, model, texts)
+    assert torch.equal(sequential[second], compressed(second, after_block_0))
+    assert not torch.equal(sequential[second], compressed(second, one_shot))
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda m: transformer.embed(*m, "a text"), "texts"),
     (lambda m: transformer.embed(*m, []), "texts"),
@@ -105,6 +165,7 @@ def test_gram_snrs_are_the_float64_definition():
     (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], rotate=1), "rotate"),
     (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], methods=("OBS",)), "methods"),
     (lambda m: transformer.compress_layers(m[1], {}, [(4, 0.75)], methods="GPTQ"), "methods"),
+    (lambda m: transformer.compress_sequentially(*m, ["a text"], {"a": 4}), "configs"),
 ])
 def test_bad_inputs_name_the_argument(minilm, call, name):
     with pytest.raises((ValueError, TypeError), match=name):

@@ -20,7 +20,13 @@ columns by ``-e U[j, j:]`` (``obs_sweep``). What differs is ``q``:
 - SparseGPT (Frantar & Alistarh 2023, ``sparsegpt``): ``q = 0`` for the weights a mask removes,
   ``q = w`` otherwise; the mask is chosen block by block (``BLOCK`` columns) from the OBS
   saliency ``w^2 / d^2`` of the current weights, unstructured or N:M (2:4);
-- both at once (``sparsegpt(..., bits=b)``): the kept weights are also rounded.
+- both at once, in two orders. Prune then quantize (``sparsegpt(..., bits=b)``, SparseGPT's
+  joint mode): in each block the mask is chosen from the current, unrounded weights, then
+  ``q = 0`` for the removed and ``q`` = the rounded column for the kept ones, all in one sweep.
+  Quantize then prune (``quantize_then_prune``): GPTQ first gives ``Q``; a second sweep, from
+  ``Q`` against the same ``H``, removes the weights of least saliency ``q^2 / U_jj^2`` and
+  re-rounds the kept ones, moved by the feedback, on ``Q``'s own grid (the same scales). Both
+  store the same: b-bit codes of the kept weights, the mask, one scale per output channel.
 
 The naive counterparts change each weight on its own, without feedback: round to nearest
 (``round_to_nearest``, ``pvq.quantize``) and magnitude pruning (``magnitude``, ``pvq.prune``).
@@ -51,8 +57,9 @@ BLOCK = 128
 LAZY_BLOCK = 32
 
 __all__ = ["BLOCK", "Compression", "DAMPING", "gptq", "hessian", "inverse_hessian_factor", "layer_output_snr_db",
-           "magnitude", "obs_compress", "obs_saliency", "obs_sweep", "obs_update", "round_to_nearest",
-           "row_scales", "sparsegpt", "SCALE_CANDIDATES"]
+           "magnitude", "obs_compress", "obs_saliency", "obs_sweep", "obs_update",
+           "quantize_then_prune", "round_to_nearest", "row_scales", "sparsegpt",
+           "SCALE_CANDIDATES"]
 
 
 def _matrix(value: object, name: str) -> torch.Tensor:
@@ -192,11 +199,14 @@ def row_scales(W: object, bits: int, granularity: str | int = "output channel",
 
 class Compression(NamedTuple):
     """One configuration of the OBS sweep: round to ``bits`` (None: keep values), remove a
-    ``sparsity`` fraction or the ``n_m`` = (kept, group) pattern (both None: remove nothing)."""
+    ``sparsity`` fraction or the ``n_m`` = (kept, group) pattern (both None: remove nothing).
+    With both, the order: prune then quantize in one sweep (default), or ``quantize_first``:
+    GPTQ at ``bits``, then the removal sweep from the quantized weights on their grid."""
 
     bits: int | None = None
     sparsity: float | None = None
     n_m: tuple[int, int] | None = None
+    quantize_first: bool = False
 
 
 def _check_compression(config: object, block: int) -> Compression:
@@ -208,7 +218,12 @@ def _check_compression(config: object, block: int) -> Compression:
     if config.n_m is not None and block % config.n_m[1]:
         raise ValueError(f"block must be a multiple of the group n_m[1] = {config.n_m[1]}, "
                          f"got {block}")
-    return Compression(bits, config.sparsity, config.n_m)
+    if not isinstance(config.quantize_first, bool):
+        raise TypeError(f"quantize_first must be a bool, got {config.quantize_first!r}")
+    if config.quantize_first and (bits is None or (config.sparsity, config.n_m) == (None, None)):
+        raise ValueError("quantize_first needs bits and one of sparsity and n_m, got "
+                         f"{config!r}")
+    return Compression(bits, config.sparsity, config.n_m, config.quantize_first)
 
 
 def _block_mask(config: Compression, W_block: np.ndarray, U_block: np.ndarray) -> np.ndarray:
@@ -227,8 +242,10 @@ def obs_compress(W: object, H: object, configs: Sequence[Compression],
                  block: int = BLOCK, scales: Mapping[int, torch.Tensor] | None = None
                  ) -> list[torch.Tensor]:
     """Every configuration of ``configs`` on the layer ``W`` in one sweep (rows are
-    independent, so the copies of ``W`` share the factor of ``H^-1`` and the Python loop).
-    ``scales``: the ``row_scales`` of each bit-width, if already computed."""
+    independent, so the copies of ``W`` share the factor of ``H^-1`` and the Python loop);
+    the ``quantize_first`` ones in a second sweep from their GPTQ result (shared with a plain
+    ``Compression(bits)`` of ``configs`` if there is one). ``scales``: the ``row_scales`` of
+    each bit-width, if already computed."""
     W, H = _layer(W, H)
     block = check_int(block, "block", 1)
     if isinstance(configs, Compression) or not isinstance(configs, Sequence) or not configs:
@@ -239,8 +256,24 @@ def obs_compress(W: object, H: object, configs: Sequence[Compression],
     scales = dict(scales or {})
     for bits in {config.bits for config in configs} - {None} - set(scales):
         scales[bits] = row_scales(W, bits, granularity)
-    rows = W.shape[0]
-    no_grid = np.full((W.shape[1], rows), np.inf)
+    first = [c for c in configs if not c.quantize_first]
+    first += [c for c in dict.fromkeys(Compression(c.bits) for c in configs if c.quantize_first)
+              if c not in first]
+    swept = dict(zip(first, _sweep(W.repeat(len(first), 1), U, first, scales, block)))
+    later = [c for c in configs if c.quantize_first]
+    if later:
+        start = torch.cat([swept[Compression(c.bits)] for c in later])
+        swept.update(zip(later, _sweep(start, U, [c._replace(quantize_first=False) for c in later],
+                                       scales, block)))
+    return [swept[c] for c in configs]
+
+
+def _sweep(stacked: torch.Tensor, U: torch.Tensor, configs: list[Compression],
+           scales: Mapping[int, torch.Tensor], block: int) -> list[torch.Tensor]:
+    """``obs_sweep`` of ``stacked`` (one copy of the rows per configuration), each copy rounded
+    on its own grid and masked by its own rule."""
+    rows = stacked.shape[0] // len(configs)
+    no_grid = np.full((stacked.shape[1], rows), np.inf)
     # row j: the grid steps of column j in every configuration's rows
     step = np.concatenate([no_grid if c.bits is None else scales[c.bits].numpy().T
                            for c in configs], axis=1)
@@ -258,9 +291,8 @@ def obs_compress(W: object, H: object, configs: Sequence[Compression],
         return np.concatenate([_block_mask(c, W_block[i * rows : (i + 1) * rows], U_block)
                                for i, c in enumerate(configs)])
 
-    stacked = obs_sweep(W.repeat(len(configs), 1), U, rounder, choose_mask, block,
-                        math.gcd(block, LAZY_BLOCK))
-    return list(stacked.split(rows))
+    return list(obs_sweep(stacked, U, rounder, choose_mask, block,
+                          math.gcd(block, LAZY_BLOCK)).split(rows))
 
 
 def round_to_nearest(W: object, bits: int, granularity: str | int = "output channel", *,
@@ -315,6 +347,21 @@ def sparsegpt(W: object, H: object, sparsity: float | None = None, *,
     _sparsity_choice(sparsity, n_m)
     return obs_compress(W, H, [Compression(bits, sparsity, n_m)], granularity, damping=damping,
                         block=block)[0]
+
+
+def quantize_then_prune(W: object, H: object, bits: int, sparsity: float | None = None, *,
+                        n_m: tuple[int, int] | None = None,
+                        granularity: str | int = "output channel", damping: float = DAMPING,
+                        block: int = BLOCK) -> torch.Tensor:
+    """The other order of ``sparsegpt(..., bits=b)``: ``Q = gptq(W, H, bits)``, then SparseGPT
+    on ``Q`` (the loss ``||X (W_hat - Q)^T||^2``, the same ``H``): per block the weights of
+    least saliency ``w^2 / U_jj^2`` of the current weights go, the others absorb the removals
+    and are rounded again on ``Q``'s grid (the scales of ``W``), so the survivors stay b-bit
+    codes. Exactly the ``sparsity`` fraction (or the ``n_m`` pattern) is removed;
+    a kept weight may still round to the code 0."""
+    _sparsity_choice(sparsity, n_m)
+    return obs_compress(W, H, [Compression(check_bits(bits, maximum=16), sparsity, n_m, True)],
+                        granularity, damping=damping, block=block)[0]
 
 
 def layer_output_snr_db(W: object, W_hat: object, X: object) -> float:

@@ -20,7 +20,7 @@ import copy
 import math
 import os
 import queue
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,8 @@ BATCH = 32
 #: the methods ``compress_layers`` applies: naive and Hessian-aware, quantization and pruning
 METHODS = ("RTN", "GPTQ", "magnitude", "SparseGPT")
 
-__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers", "embed",
+__all__ = ["BATCH", "BLOCKS", "BLOCK_LAYERS", "MAX_TOKENS", "METHODS", "compress_layers",
+           "compress_sequentially", "embed",
            "embed_each", "gram_snr_db", "gram_snrs_db", "input_grams", "layer_names", "load_minilm",
            "recording_grams", "retrieval_correct", "rotated_inputs", "swapped_weights"]
 
@@ -251,14 +252,17 @@ def retrieval_correct(queries: torch.Tensor, targets: torch.Tensor) -> np.ndarra
 
 @stored
 def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
-                    budgets: Sequence[tuple[int, float]], *, rotate: bool = False,
-                    methods: Sequence[str] = METHODS
+                    budgets: Sequence[tuple[int, float]],
+                    extra: Mapping[tuple[str, int], object] | None = None, *,
+                    rotate: bool = False, methods: Sequence[str] = METHODS
                     ) -> dict[tuple[str, int], dict[str, torch.Tensor]]:
     """Each linear layer of the six blocks compressed by each of ``methods`` (some of
     ``METHODS``) at each budget ``(bits, sparsity)``: ``(method, bits) -> name -> weight``.
     GPTQ and SparseGPT share one sweep per layer (``pvq.obs.obs_compress``) with
     ``H = 2 X^T X`` from ``grams``; RTN uses GPTQ's scales (one per output channel), magnitude
-    pruning the same sparsity as SparseGPT. Stored as float16, the paper's base format.
+    pruning the same sparsity as SparseGPT. ``extra``: more ``pvq.obs.Compression``
+    configurations for the same sweep, each returned under its own key (for example
+    ``("SparseGPT 50 % + 4-bit", 3)``). Stored as float16, the paper's base format.
     Every layer sees the full-precision model's inputs (GPTQ and SparseGPT feed each block the
     compressed blocks' outputs instead: a departure that saves a forward pass per
     configuration). One layer at a time: two at once (threads) hold twice the temporaries of
@@ -278,13 +282,17 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
         raise ValueError(f"methods must be a non-empty sequence of some of {METHODS}, "
                          f"got {methods!r}")
 
+    extra = dict(extra or {})
+    if not all(isinstance(config, obs.Compression) for config in extra.values()):
+        raise TypeError("extra must map keys to pvq.obs.Compression configurations")
     configs = [obs.Compression(bits=b) for b, _ in budgets] + \
-        [obs.Compression(sparsity=c) for _, c in budgets]
+        [obs.Compression(sparsity=c) for _, c in budgets] + list(extra.values())
+    all_bits = ({b for b, _ in budgets} | {c.bits for c in extra.values()}) - {None}
 
     def compress(W: torch.Tensor, H: torch.Tensor) -> dict[tuple[str, int], torch.Tensor]:
-        scales = {b: obs.row_scales(W, b) for b, _ in budgets}
+        scales = {b: obs.row_scales(W, b) for b in all_bits}
         swept = obs.obs_compress(W, H, configs, scales=scales)
-        layer = {}
+        layer = dict(zip(extra, swept[2 * len(budgets):]))
         for index, (b, c) in enumerate(budgets):
             layer["GPTQ", b] = swept[index]
             layer["SparseGPT", b] = swept[len(budgets) + index]
@@ -293,6 +301,9 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
         return layer
 
     keys = [(method, b) for method in METHODS if method in methods for b, _ in budgets]
+    if set(extra) & set(keys):
+        raise ValueError(f"extra's keys must differ from the methods' {keys}, got {list(extra)}")
+    keys += list(extra)
     weights = {name: model.get_submodule(name).weight.detach() for name in layer_names()}
     store = torch.empty(len(keys), sum(W.numel() for W in weights.values()), dtype=torch.float16)
     compressed: dict[tuple[str, int], dict[str, torch.Tensor]] = {key: {} for key in keys}
@@ -307,4 +318,32 @@ def compress_layers(model: torch.nn.Module, grams: Mapping[str, torch.Tensor],
             compressed[key][name] = store[keys.index(key), offset : offset + W.numel()].view(
                 W.shape).copy_(rotation.rotate(result) if rotate else result)  # R^T = R
         offset += W.numel()
+    return compressed
+
+
+def compress_sequentially(tokenizer: object, model: torch.nn.Module, texts: Sequence[str],
+                          configs: Mapping[Hashable, object], max_tokens: int = MAX_TOKENS
+                          ) -> dict[Hashable, dict[str, torch.Tensor]]:
+    """Each ``pvq.obs.Compression`` of ``configs`` applied block by block, as GPTQ and
+    SparseGPT calibrate: the layers of block i get ``H = 2 X^T X`` from the inputs they see
+    on ``texts`` when blocks ``0 .. i-1`` already hold this configuration's compressed
+    weights (block i itself is full precision; block 0 sees what ``compress_layers`` uses).
+    ``key -> name -> weight`` (float16). One forward pass per block and configuration, and
+    one sweep per layer and configuration: the Hessians differ, so no rows share ``U``."""
+    from pvq import obs
+
+    if not isinstance(configs, Mapping) or not configs or \
+            not all(isinstance(c, obs.Compression) for c in configs.values()):
+        raise TypeError("configs must be a non-empty mapping of pvq.obs.Compression")
+    batches = _batches(tokenizer, _check_texts(texts), max_tokens)
+    compressed: dict[Hashable, dict[str, torch.Tensor]] = {key: {} for key in configs}
+    for block in range(BLOCKS):
+        for key, config in configs.items():
+            with swapped_weights(model, compressed[key]), recording_grams(model) as grams:
+                _embed_batches(model, batches)
+            for layer in BLOCK_LAYERS:
+                name = f"encoder.layer.{block}.{layer}"
+                W = model.get_submodule(name).weight.detach().double()
+                compressed[key][name] = obs.obs_compress(W, 2.0 * grams[name].double(),
+                                                         [config])[0].half()
     return compressed
