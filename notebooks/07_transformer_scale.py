@@ -49,7 +49,9 @@
 #    the sentence embeddings to the full-precision model's, and the accuracy of a retrieval task,
 #    with paired bootstrap intervals;
 # 6. state the verdict of "pruning or quantization?" at transformer scale, per budget, and where
-#    it agrees with the paper's per-tensor and per-layer verdicts.
+#    it agrees with the paper's per-tensor and per-layer verdicts;
+# 7. compare both at once (half the weights pruned, the rest at 4 bits, in either order) with
+#    3-bit GPTQ at the same bits per weight.
 #
 # The paper answers its question per tensor, per layer and after fine-tuning, on ImageNet CNNs.
 # A practitioner today meets a pretrained transformer compressed in one shot with Hessian-aware
