@@ -80,7 +80,7 @@ from pvq.metadata import mask_bits_per_weight, scale_bits_per_weight
 from pvq.metrics import excess_kurtosis
 from pvq.obs import Compression
 from pvq.plotting import COLORS, use_course_style
-from pvq.stats import paired_bootstrap
+from pvq.stats import interval_verdict, paired_bootstrap
 
 use_course_style()
 pd.set_option("display.width", 120)
@@ -847,7 +847,8 @@ print(end_to_end.round(3).to_string(index=False))
 # model of the same method and budget, paired on the same paragraphs: the change of the mean
 # cosine to full precision, with a bootstrap 95 % interval over paragraphs (the two halves of a
 # paragraph resampled together, `scipy.stats.bootstrap`), and the change of retrieval accuracy
-# with `paired_bootstrap`. A change is named only where its interval excludes zero.
+# with `paired_bootstrap`. A change is named only where its interval excludes zero
+# (`pvq.stats.interval_verdict`; otherwise "not decided").
 
 # %%
 evaluate_start = time.perf_counter()
@@ -859,10 +860,6 @@ evaluate_seconds += time.perf_counter() - evaluate_start
 def paragraph_cosines(embedded: torch.Tensor) -> np.ndarray:
     """Cosine to the full-precision embedding, averaged over each paragraph's two halves."""
     return (embedded * reference).sum(1).reshape(2, n).mean(0).numpy()
-
-
-def named_change(low: float, high: float) -> str:
-    return "helps" if low > 0 else "hurts" if high < 0 else "not decided"
 
 
 # %%
@@ -878,10 +875,10 @@ for (method, b), embedded in rotated_embeddings.items():
         ("cosine", "rotated"): float((embedded * reference).sum(1).mean()),
         ("cosine", "change"): cosine_change.mean(), ("cosine", "low"): cosine_ci.low,
         ("cosine", "high"): cosine_ci.high,
-        ("cosine", "verdict"): named_change(cosine_ci.low, cosine_ci.high),
+        ("cosine", "verdict"): interval_verdict(cosine_ci.low, cosine_ci.high, "helps", "hurts"),
         ("retrieval", "rotated"): correct.mean(), ("retrieval", "change"): gap.gap,
         ("retrieval", "low"): gap.low, ("retrieval", "high"): gap.high,
-        ("retrieval", "verdict"): named_change(gap.low, gap.high)}
+        ("retrieval", "verdict"): interval_verdict(gap.low, gap.high, "helps", "hurts")}
 rotation_effect = pd.DataFrame.from_dict(rows, orient="index").rename_axis(["method", "bits"])
 print("rotated models; changes are rotated - unrotated, with 95 % intervals")
 print(rotation_effect.round(3).to_string())
@@ -908,15 +905,14 @@ assert (verdicts_of.loc["SparseGPT", "retrieval"] != "helps").all()
 # ## 7. The verdict per budget
 #
 # At each budget: GPTQ against SparseGPT, retrieval accuracy gap with its paired 95 % interval.
-# A method wins only when the interval excludes zero.
+# A method wins only when the interval excludes zero (`interval_verdict`, as in section 6).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 verdicts = []
 for b in BUDGETS.bits:
     gap = paired_bootstrap(outcomes["GPTQ", b], outcomes["SparseGPT", b])
-    winner = ("quantization (GPTQ)" if gap.low > 0 else
-              "pruning (SparseGPT)" if gap.high < 0 else "not decided")
+    winner = interval_verdict(gap.low, gap.high, "quantization (GPTQ)", "pruning (SparseGPT)")
     verdicts.append({"bits": b, "GPTQ - SparseGPT": gap.gap, "low": gap.low, "high": gap.high,
                      "cosine GPTQ": cosines["GPTQ", b], "cosine SparseGPT": cosines["SparseGPT", b],
                      "verdict": winner})
