@@ -39,8 +39,8 @@
 # By the end of this notebook you can
 # 1. derive GPTQ and SparseGPT as one Optimal Brain Surgeon sweep over the columns of a layer,
 #    which differ only in the value each weight is fixed to;
-# 2. write the OBS update, the damped layer Hessian, the GPTQ sweep, a 2:4 mask and a Hadamard
-#    rotation yourself, each checked at once against `pvq`;
+# 2. write the OBS update, the damped layer Hessian, the GPTQ sweep, a 2:4 mask, a Hadamard
+#    rotation and the quantize-then-prune sweep yourself, each checked at once against `pvq`;
 # 3. compress every linear layer of a pretrained sentence encoder at equal storage, metadata
 #    counted, and read per-layer output SNRs beside the layers' kurtosis;
 # 4. rotate every layer's inputs by a Hadamard matrix without changing the model's function,
@@ -79,6 +79,7 @@ from pvq import obs, rotation, text, transformer
 from pvq.metadata import mask_bits_per_weight, scale_bits_per_weight
 from pvq.metrics import excess_kurtosis
 from pvq.obs import Compression
+from pvq.prune import magnitude_mask
 from pvq.plotting import COLORS, use_course_style
 from pvq.stats import interval_verdict, paired_bootstrap
 
@@ -978,8 +979,89 @@ print(storage.round(4).to_string(index=False))
 #   same Hessian: it removes the weights of least saliency and rounds the others again, after
 #   their feedback, on $Q$'s grid.
 #
-# The 2:4 pattern runs in the first order only. Each layer's output SNR was measured on the
-# held-out Grams in section 5, and the models embed the held-out halves as in section 6.
+# The 2:4 pattern runs in the first order only.
+
+# %% [raw]
+# # BEGIN QUESTION
+# name: exercise_7
+
+# %% [markdown]
+# **Exercise 7.** Write the second order on a small layer (at most 128 inputs: one block of
+# SparseGPT's mask), `my_quantize_then_prune(W, H, bits, sparsity)`, returning a NumPy array.
+# First `Q = obs.gptq(W, H, bits)`. Then the second sweep: `obs.obs_sweep(Q, U, rounder,
+# choose_mask)` runs section 2's sweep from `Q` with `U = obs.inverse_hessian_factor(H)` and
+# takes the two functions that make an OBS sweep GPTQ, SparseGPT or both:
+#
+# - `choose_mask(W_block, U_block)` gets the block's current weights and its part of $U$ and
+#   returns the keep-mask: the `sparsity` fraction of the block's weights with the smallest
+#   saliencies $w^2/U_{jj}^2$ removed (`magnitude_mask(saliency, sparsity)` from `pvq.prune`
+#   keeps the others);
+# - `rounder(j, column)` gets column $j$ (one entry per row) after the feedback of the columns
+#   before it and returns its value on the $b$-bit grid (the sweep itself sets the removed
+#   weights to 0).
+#
+# The check compares your function with `pvq.obs.quantize_then_prune` on small random layers.
+#
+# *Hint: the rounding is step 1 of Exercise 3, on the grid $Q$ is already on (its scales were
+# fixed from the dense layer before GPTQ's sweep), so that the kept weights stay codes of $Q$'s
+# format; a `rounder` that returned the column unchanged would leave them off it.*
+
+# %% [raw]
+# # BEGIN SOLUTION
+
+# %% tags=["solution"]
+def my_quantize_then_prune(W: np.ndarray, H: np.ndarray, bits: int,
+                           sparsity: float) -> np.ndarray:
+    """GPTQ at `bits`, then SparseGPT's removal sweep from its result, on its grid."""
+    # BEGIN SOLUTION
+    Q, U = obs.gptq(W, H, bits), obs.inverse_hessian_factor(H)
+    s = obs.row_scales(W, bits).numpy()  # the dense layer's scales: Q's grid
+    lowest, highest = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def rounder(j: int, column: np.ndarray) -> np.ndarray:
+        return s[:, j] * np.clip(np.round(column / s[:, j]), lowest, highest)
+
+    def choose_mask(W_block: np.ndarray, U_block: np.ndarray) -> np.ndarray:
+        return magnitude_mask(W_block**2 / np.diag(U_block) ** 2, sparsity)
+
+    return obs.obs_sweep(Q, U, rounder, choose_mask).numpy()
+    # END SOLUTION
+
+
+# %% [raw]
+# # END SOLUTION
+
+# %% [raw]
+# # BEGIN TESTS
+
+# %%
+def test_quantize_then_prune(my_quantize_then_prune):
+    import numpy as np
+    from pvq.exercises import check_function
+    from pvq.obs import quantize_then_prune
+
+    rng = np.random.default_rng(19)
+    cases = []
+    for rows, inputs, bits, sparsity in [(2, 4, 4, 0.5), (3, 8, 4, 0.5), (4, 16, 3, 0.25),
+                                         (5, 12, 2, 0.75)]:
+        X = rng.standard_normal((3 * inputs, inputs)) @ rng.standard_normal((inputs, inputs))
+        cases.append((rng.standard_normal((rows, inputs)), 2.0 * X.T @ X, bits, sparsity))
+    check_function("Exercise 7", my_quantize_then_prune,
+                   lambda W, H, bits, sparsity: quantize_then_prune(W, H, bits, sparsity).numpy(),
+                   cases, abs_tol=1e-9)
+
+
+test_quantize_then_prune(my_quantize_then_prune)
+
+# %% [raw]
+# # END TESTS
+
+# %% [raw]
+# # END QUESTION
+
+# %% [markdown]
+# Each layer's output SNR was measured on the held-out Grams in section 5, and the models embed
+# the held-out halves as in section 6.
 
 # %%
 combined_start = time.perf_counter()
