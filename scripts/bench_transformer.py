@@ -44,7 +44,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from pvq import obs, rotation, text, transformer
-from pvq.stats import interval_verdict, paired_bootstrap
+from pvq.stats import UNDECIDED, interval_verdict, paired_bootstrap
 
 BOTH = {"GPTQ 3-bit": obs.Compression(bits=3),
         "prune 50 %, then 4-bit (SparseGPT joint)": obs.Compression(bits=4, sparsity=0.5),
@@ -64,18 +64,23 @@ def interval(correct: np.ndarray, baseline: np.ndarray) -> str:
     return f"{gap.gap:+.3f} ({gap.low:+.3f}, {gap.high:+.3f})"
 
 
+def sign(low: float, high: float) -> str:
+    """``+`` or ``-`` where the interval excludes zero, ``?`` where it does not."""
+    named = interval_verdict(low, high, "+", "-")
+    return "?" if named == UNDECIDED else named
+
+
 def mean_change(change: np.ndarray, digits: int = 3) -> str:
     """The mean of paired changes, its percentile bootstrap 95 % interval and what it names."""
     ci = scipy.stats.bootstrap((np.asarray(change),), np.mean, method="percentile",
                                random_state=0).confidence_interval
-    named = interval_verdict(ci.low, ci.high, "+", "-").replace("not decided", "?")
-    return f"{np.mean(change):+.{digits}f} ({ci.low:+.{digits}f}, {ci.high:+.{digits}f}) {named}"
+    return (f"{np.mean(change):+.{digits}f} ({ci.low:+.{digits}f}, {ci.high:+.{digits}f}) "
+            f"{sign(ci.low, ci.high)}")
 
 
 def retrieval_change(correct: np.ndarray, baseline: np.ndarray) -> str:
     gap = paired_bootstrap(correct, baseline)
-    named = interval_verdict(gap.low, gap.high, "+", "-").replace("not decided", "?")
-    return f"{interval(correct, baseline)} {named}"
+    return f"{interval(correct, baseline)} {sign(gap.low, gap.high)}"
 
 
 def folded_compression(model: torch.nn.Module, grams: dict, online: dict) -> dict:
