@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from pvq.rotation import hadamard, hadamard_block, rotate, rotate_layer
+from pvq.rotation import fold_value_rotation, hadamard, hadamard_block, rotate, rotate_layer
 from pvq.transformer import gram_snr_db
 
 
@@ -64,6 +64,47 @@ def test_the_output_snr_is_the_same_in_either_basis():
                                                         .square().sum())), abs=1e-4)
 
 
+def test_rotate_with_a_smaller_block_is_that_block_diagonal_hadamard():
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((5, 384)))
+    R = torch.from_numpy(scipy.linalg.block_diag(*[hadamard(32)] * 12))
+    torch.testing.assert_close(rotate(x, 32), x @ R, rtol=0, atol=1e-12)
+    torch.testing.assert_close(rotate(x, None), rotate(x), rtol=0, atol=0)
+    W_rot, G_rot = rotate_layer(x[:2], x.T @ x, 32)
+    torch.testing.assert_close(G_rot, R.T @ (x.T @ x) @ R, rtol=0, atol=1e-10)
+    torch.testing.assert_close(W_rot, x[:2] @ R, rtol=0, atol=1e-12)
+
+
+def attention(X, W_V, b_V, W_O, b_O, scores):
+    """A toy attention block's output: per head h, softmax scores mix the tokens' values,
+    then the output projection (the value and output projections of BERT's attention)."""
+    V = X @ W_V.T + b_V
+    heads = scores.shape[0]
+    context = torch.cat([torch.softmax(scores[h], dim=-1) @ V[:, h * 8:(h + 1) * 8]
+                         for h in range(heads)], dim=1)
+    return context @ W_O.T + b_O, context
+
+
+def test_a_value_rotation_folded_head_by_head_keeps_the_attention_output():
+    rng = np.random.default_rng(4)
+    tensor = lambda *shape: torch.from_numpy(rng.standard_normal(shape))  # noqa: E731
+    X, W_V, b_V, W_O, b_O = tensor(6, 24), tensor(32, 24), tensor(32), tensor(20, 32), tensor(20)
+    scores = tensor(4, 6, 6)  # 4 heads of 8 channels
+    before, context = attention(X, W_V, b_V, W_O, b_O, scores)
+    W_V2, b_V2, W_O2 = fold_value_rotation(W_V, b_V, W_O, 8)
+    after, rotated_context = attention(X, W_V2, b_V2, W_O2, b_O, scores)
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-12)
+    # the heads' context arrives rotated: the output projection's input, R = diag(H_8, ...)
+    torch.testing.assert_close(rotated_context, rotate(context, 8), rtol=0, atol=1e-12)
+    torch.testing.assert_close(W_O2, rotate(W_O, 8), rtol=0, atol=0)
+    # a rotation that mixes heads does not fold: the softmax of each head weighs other values
+    W_V16, b_V16, W_O16 = fold_value_rotation(W_V, b_V, W_O, 16)
+    assert not torch.allclose(attention(X, W_V16, b_V16, W_O16, b_O, scores)[0], before,
+                              atol=1e-3)
+    # folding twice undoes it
+    for again, original in zip(fold_value_rotation(W_V2, b_V2, W_O2, 8), (W_V, b_V, W_O)):
+        torch.testing.assert_close(again, original, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("n", [0, 3, 12, 2.0, "4"])
 def test_bad_sizes_name_the_argument(n):
     with pytest.raises((ValueError, TypeError), match="n"):
@@ -80,6 +121,24 @@ def test_bad_sizes_name_the_argument(n):
     (lambda: rotate_layer(torch.ones(2, 4), torch.eye(3)), "gram"),
     (lambda: rotate_layer(torch.ones(4), torch.eye(4)), "W"),
     (lambda: rotate_layer(torch.ones(2, 4), np.eye(4)), "gram"),
+    (lambda: rotate(torch.ones(2, 12), 8), "block"),
+    (lambda: rotate(torch.ones(2, 12), 3), "block"),
+    (lambda: rotate(torch.ones(2, 12), 2.0), "block"),
+    (lambda: rotate_layer(torch.ones(2, 8), torch.eye(8), 16), "block"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(8), torch.ones(3, 8), 3),
+     "head_size"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(8), torch.ones(3, 8), 16),
+     "head_size"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(8), torch.ones(3, 8), 2.0),
+     "head_size"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(4), torch.ones(3, 8), 4),
+     "value_bias"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(8), torch.ones(3, 4), 4),
+     "output_weight"),
+    (lambda: fold_value_rotation(np.ones((8, 4)), torch.ones(8), torch.ones(3, 8), 4),
+     "value_weight"),
+    (lambda: fold_value_rotation(torch.ones(8, 4), torch.ones(1, 8), torch.ones(3, 8), 4),
+     "value_bias"),
 ])
 def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):

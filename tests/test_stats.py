@@ -1,11 +1,16 @@
 """Paired comparisons (pvq.stats): known cases, a cross-check with scipy.stats.bootstrap, and the
 cluster bootstrap that refuses to count copies of one image as independent evidence."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from pvq.stats import mcnemar, paired_bootstrap
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pvq.stats import UNDECIDED, interval_verdict, mcnemar, paired_bootstrap
 
 
 def test_identical_methods_have_no_gap():
@@ -97,3 +102,41 @@ def test_bad_input_is_refused():
         paired_bootstrap(np.ones(3), np.ones(3), resamples=10)
     with pytest.raises(ValueError, match="1-D"):
         mcnemar(np.ones((2, 3)), np.ones((2, 3)))
+
+
+def test_an_interval_names_a_sign_only_when_it_excludes_zero():
+    assert interval_verdict(0.01, 0.2, "helps", "hurts") == "helps"
+    assert interval_verdict(-0.3, -1e-9, "helps", "hurts") == "hurts"
+    # an interval that reaches zero, or a point at zero, decides nothing
+    for low, high in [(-0.1, 0.1), (0.0, 0.5), (-0.5, 0.0), (0.0, 0.0)]:
+        assert interval_verdict(low, high, "helps", "hurts") == UNDECIDED == "not decided"
+    # NumPy scalars, and the ends of a paired_bootstrap interval
+    gap = paired_bootstrap(np.ones(200, dtype=int), np.r_[np.zeros(50), np.ones(150)])
+    assert interval_verdict(gap.low, gap.high, "A", "B") == "A"
+    assert interval_verdict(np.float32(-2), np.int64(-1), "A", "B") == "B"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-1e300, 1e300), st.floats(-1e300, 1e300))
+def test_the_verdict_is_the_sign_of_both_ends(a, b):
+    low, high = min(a, b), max(a, b)
+    named = interval_verdict(low, high, "above", "below")
+    assert named == ("above" if low > 0 else "below" if high < 0 else UNDECIDED)
+    # swapping the difference's sides swaps the names
+    assert interval_verdict(-high, -low, "below", "above") == named
+
+
+@pytest.mark.parametrize("call, error, name", [
+    (lambda: interval_verdict(0.2, 0.1, "a", "b"), ValueError, "low"),
+    (lambda: interval_verdict(math.nan, 0.1, "a", "b"), ValueError, "low"),
+    (lambda: interval_verdict(0.0, math.inf, "a", "b"), ValueError, "high"),
+    (lambda: interval_verdict("0", 1.0, "a", "b"), TypeError, "low"),
+    (lambda: interval_verdict(0.0, True, "a", "b"), TypeError, "high"),
+    (lambda: interval_verdict(0.0, 1.0, None, "b"), TypeError, "above"),
+    (lambda: interval_verdict(0.0, 1.0, "a", 3), TypeError, "below"),
+    (lambda: interval_verdict(0.0, 1.0, "a", "a"), ValueError, "above and below"),
+    (lambda: interval_verdict(0.0, 1.0, "a", UNDECIDED), ValueError, "above and below"),
+])
+def test_bad_verdict_input_names_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()

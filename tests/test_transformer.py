@@ -1,5 +1,7 @@
 """The whole all-MiniLM-L6-v2, offline (pvq.transformer): embeddings, Grams, weight swaps."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -215,3 +217,24 @@ def test_rotated_compression_is_compression_in_the_rotated_basis_rotated_back(mi
     with transformer.rotated_inputs(model), transformer.swapped_weights(model, online):
         assert torch.allclose(transformer.embed(tokenizer, model, held_out, max_tokens=32),
                               returned, atol=1e-4)
+
+
+def test_the_value_rotation_folded_into_every_attention_block_keeps_the_embeddings(minilm):
+    """BERT's attention: a per-head rotation of the value projection's outputs, folded into the
+    value weights and bias and the output projection's input columns, needs no online
+    rotation and leaves the model's function as it was (to float32 rounding)."""
+    tokenizer, model = minilm
+    texts = text.split_paragraphs().held_out[:3]
+    before = transformer.embed(tokenizer, model, texts, max_tokens=32)
+    folded = copy.deepcopy(model)
+    head_size = model.config.hidden_size // model.config.num_attention_heads
+    for block in folded.encoder.layer:
+        value, output = block.attention.self.value, block.attention.output.dense
+        W_V, b_V, W_O = rotation.fold_value_rotation(
+            value.weight.detach().double(), value.bias.detach().double(),
+            output.weight.detach().double(), head_size)
+        assert not torch.allclose(W_O.float(), output.weight, atol=1e-3)
+        value.weight.data, value.bias.data = W_V.float(), b_V.float()
+        output.weight.data = W_O.float()
+    after = transformer.embed(tokenizer, folded, texts, max_tokens=32)
+    assert head_size == 32 and torch.allclose(after, before, atol=1e-5)

@@ -55,6 +55,7 @@ from pvq.metadata import (
 )
 from pvq.parallel import parallel_map
 from pvq.quantize import grid_limits, mse_scale
+from pvq.stats import UNDECIDED  # what ``verdict`` returns when the intervals overlap
 
 #: the models ``layer_problem`` knows: the course's digits networks and the MiniLM real layers
 MODELS = ("digits_cnn", "digits_mlp", "minilm")
@@ -81,8 +82,6 @@ ERROR_COLUMNS = {
 }
 #: the four ends of the two ranges, which get bootstrap intervals
 RANGE_ENDS = ("quant_heuristic", "quant_bound", "prune_exact", "prune_bound")
-#: what ``verdict`` returns when the intervals overlap
-UNDECIDED = "not decided"
 #: how a granularity's scales are chosen: the weights' MSE, or for the chunk's output error
 SCALE_FITS = ("weights", "output")
 #: factors of the weights' MSE scales that ``output_fit_factor`` tries (1 among them)

@@ -13,6 +13,9 @@ so what the examples have in common (an easy image is easy for both) cancels out
   (A right and B wrong: ``n_ab``; the reverse: ``n_ba``) against ``p = 1/2``. It assumes
   independent examples: with distorted copies of the same originals its p-value is too small,
   so prefer the cluster bootstrap there.
+- ``interval_verdict(low, high, above, below)``: the name of the sign of a difference ``A - B``
+  that its interval supports: ``above`` when ``low > 0``, ``below`` when ``high < 0``, else
+  ``UNDECIDED`` (an interval that reaches zero decides nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from pvq._validation import check_positive
+from pvq._validation import check_positive, check_real
+
+#: what ``interval_verdict`` returns when the interval includes zero
+UNDECIDED = "not decided"
 
 
 class PairedGap(NamedTuple):
@@ -113,3 +119,18 @@ def mcnemar(a: object, b: object) -> McNemar:
     if n_ab + n_ba == 0:
         return McNemar(0, 0, 1.0)
     return McNemar(n_ab, n_ba, float(stats.binomtest(n_ab, n_ab + n_ba, 0.5).pvalue))
+
+
+def interval_verdict(low: float, high: float, above: str, below: str) -> str:
+    """``above`` if the interval ``[low, high]`` of a difference ``A - B`` lies above zero
+    (``low > 0``), ``below`` if it lies below (``high < 0``), else ``UNDECIDED``."""
+    low, high = check_real(low, "low"), check_real(high, "high")
+    if low > high:
+        raise ValueError(f"low must be <= high, got {low} > {high}")
+    for name, label in (("above", above), ("below", below)):
+        if not isinstance(label, str):
+            raise TypeError(f"{name} must be a str, got {type(label).__name__} {label!r}")
+    if above == below or UNDECIDED in (above, below):
+        raise ValueError(f"above and below must be two names other than {UNDECIDED!r}, got "
+                         f"{above!r} and {below!r}")
+    return above if low > 0 else below if high < 0 else UNDECIDED
