@@ -11,7 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from site_helpers import build_site
+from site_helpers import built_site
 from test_browser import SCREENSHOTS, browser, pytestmark  # noqa: F401 (the fixture, the skip)
 
 
@@ -23,7 +23,7 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def course_site(tmp_path_factory):
     """The built course site served on loopback, as a teacher's web server would serve it."""
-    folder = build_site(tmp_path_factory.mktemp("book"))
+    folder = built_site(tmp_path_factory.mktemp("book"))
     files = functools.partial(QuietFiles, directory=folder)
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), files) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from site_helpers import book_config, build_site
+from site_helpers import book_config, built_site
 from test_binder import binder_url, repository_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +17,7 @@ conf = book_config()
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return build_site(tmp_path_factory.mktemp("book"))
+    return built_site(tmp_path_factory.mktemp("book"))
 
 
 def page_of(built: Path, notebook: Path) -> str:
