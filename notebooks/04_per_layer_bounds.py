@@ -169,7 +169,11 @@ assert np.isclose(direct, chunk_error(chunk.G, chunk.w, w_rtn), rtol=1e-10)
 # $10 \log_{10} \big(\|X_c w\|^2 / \|X_c (\hat w - w)\|^2\big)$, the layer formula above
 # on a single chunk, computed from the inputs $X_c$ (rows: samples) directly.
 #
-# *Hint: `X_c @ w` is the chunk's output; `np.sum(... ** 2)` a squared norm.*
+# *Hint: the signal is what the chunk outputs with its original weights, the noise how much
+# that output changes when $w$ is replaced by $\hat w$: the same inputs applied to the weight
+# error. Each enters as a squared Euclidean norm summed over all samples, and the ratio goes
+# into decibels. The check's reference is `pvq.obs.layer_output_snr_db`, the same ratio for
+# a whole layer.*
 
 # %% [raw]
 # # BEGIN SOLUTION

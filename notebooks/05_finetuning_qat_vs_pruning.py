@@ -205,8 +205,10 @@ assert grouped.gap < ceiling - 0.05 and grouped.high - grouped.low > naive.high 
 # yours as a $2 \times C$ array: row 0 the means, row 1 the variances (so a difference "at index
 # (1, 0)" is the variance of channel 0).
 #
-# *Hint: `x.mean(axis=(0, 2, 3))` averages a batch over all but the channel axis; `x.var` takes
-# `ddof=1` for the unbiased variance.*
+# *Hint: work batch by batch: reduce each batch over every axis except the channel axis (its
+# images and pixels), then give the $K$ per-batch results equal weight, even the smaller last
+# batch. Concatenating all batches first would pool the values, which the formula does not.
+# NumPy's variance divides by $m$ unless you ask for the unbiased one.*
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -373,8 +375,11 @@ print(f"Adam's reach over {steps} steps: lr 1e-5 -> {1e-5 * steps:.5f}, "
 # computes through the library's LSQ quantizer (`pvq.qat.lsq_quantize`) on six weights, one of
 # them exactly on the grid's upper end.
 #
-# *Hint: `np.where(condition, a, b)` picks per entry; nest two of them for the three cases.
-# `np.round` rounds as torch does.*
+# *Hint: first the per-weight derivative $\partial \hat w_i / \partial s$: the ratio $w_i / s$
+# decides which of the three cases applies, and NumPy can select among cases entry by entry
+# without a loop. Then weight each by its upstream gradient, sum over the whole tensor and
+# scale by $g$, where $n$ counts every weight whatever the array's shape. Ties in the rounding
+# go to the even integer, in torch as in NumPy.*
 
 # %% [raw]
 # # BEGIN SOLUTION
@@ -919,8 +924,10 @@ assert (moved.abs().max(axis=1) > 0.005).all()
 # `pvq.representations.linear_cka` on three pairs of six rows, one of them a rotated, scaled and
 # shifted copy (CKA 1).
 #
-# *Hint: `x - x.mean(axis=0)` centres the columns; `np.linalg.norm` of a matrix is its
-# Frobenius norm.*
+# *Hint: centring subtracts from each column its mean over the rows (the images). The formula
+# then needs three matrix products, each reduced to its Frobenius norm, the default norm
+# NumPy gives a matrix. Two checks of your own before the graded one: CKA of a matrix with
+# itself is 1, and it does not change when you add a constant to one input.*
 
 # %% [raw]
 # # BEGIN SOLUTION
