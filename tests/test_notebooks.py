@@ -36,7 +36,8 @@ def test_notebook_is_stored_executed_without_errors(notebook):
     assert all(c["execution_count"] is not None for c in cells if c["source"])
     assert not [o for c in cells for o in c["outputs"] if o["output_type"] == "error"]
     # the first markdown cell (an otter-grader master opens with its raw configuration cell)
-    first = next(c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "markdown")
+    first = next(c for c in json.loads(notebook.read_text())["cells"]
+                 if c["cell_type"] == "markdown")
     text = "".join(first["source"])
     assert "Learning objectives" in text and "Estimated time" in text
 
