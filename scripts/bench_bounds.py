@@ -140,6 +140,9 @@ def gap_section(count: int, csv: str | None) -> None:
                                      bit_widths=GAP_BITS, count=size, seed=0,
                                      count_scales=False)
                         for size in sorted(set(sizes.values()))], ignore_index=True)
+    position = {key: i for i, key in enumerate(COURSE_LAYERS)}  # back in the course's order
+    chunks = chunks.iloc[np.argsort([position[key] for key in zip(chunks.model, chunks.layer)],
+                                    kind="stable")].reset_index(drop=True)
     seconds = time.perf_counter() - start
     if csv:
         chunks.to_csv(f"{csv}-gaps-chunks.csv", index=False)
