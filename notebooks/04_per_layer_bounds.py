@@ -46,7 +46,8 @@
 #    why branch and bound gives the *exact* optimum for pruning, each on a 2-D picture;
 # 4. read a per-layer figure of SNR ranges on convolutional, linear and transformer layers,
 #    with a bootstrap interval over the sampled chunks on each end, and say where a method wins
-#    and where the data do not decide;
+#    and where the data do not decide, and how near the field's GPTQ and SparseGPT come to the
+#    bounds;
 # 5. count the bits a comparison leaves out (quantization's scales, pruning's mask) and say how
 #    a verdict moves when they are charged; state exactly what the bounds prove.
 #
@@ -72,8 +73,8 @@ from pvq.bounds import (chunk_error, equal_compression_k, prune_branch_and_bound
                         prune_heuristic, pruning_box, quant_candidates, quant_sdp_bound,
                         quant_sdp_relaxation, synthetic_chunk)
 from pvq.layer_bounds import (BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, COURSE_LAYERS, UNDECIDED,
-                              chunk_scales, layer_problem, layer_snr_db, sample_chunks,
-                              snr_ranges, sweep_layers)
+                              chunk_scales, layer_problem, layer_snr_db, optimality_gaps,
+                              sample_chunks, snr_ranges, sweep_layers)
 from pvq.metadata import binary_entropy, pruning_k, scale_bits_per_weight
 from pvq.metrics import kurtosis
 from pvq.plotting import COLORS, use_course_style
@@ -967,6 +968,89 @@ print(chunk_table.prune_winner.value_counts().to_string())
 assert chunk_table.quant_winner.nunique() > 1 and chunk_table.prune_winner.nunique() > 1
 
 # %% [markdown]
+# ### How near the optimum?
+# The heuristics above are the course's. The field compresses with **GPTQ** and **SparseGPT**,
+# one Optimal Brain Surgeon sweep each (`pvq.obs`; notebook 7 derives them), and the sweep ran
+# both on every chunk problem as well, on the *same* problems: GPTQ (with its usual damping of
+# $H = 2G$) on the grid of the input slice's scale, the grid the SDP bound is certified for
+# (GPTQ usually picks a scale per output channel: another problem, with another bound);
+# SparseGPT and plain magnitude pruning (the $k$ largest weights kept as they are) at the same
+# $k$. How far a method lands above its certified bound, summed over a layer's chunks, is
+#
+# $$10 \log_{10} \frac{\sum_c E_c}{\sum_c \text{bound}_c} \text{ dB}
+#   = \text{SNR}_\text{bound} - \text{SNR}_\text{method}$$
+#
+# (`pvq.layer_bounds.optimality_gaps`). Pruning's bound is the exact optimum, so its gap is the
+# exact distance to the best pruned chunk. Quantization's SDP bound may lie below the best grid
+# point, so its gap is *at most* the distance to the optimum; the best heuristic's gap shows how
+# much of it may be the bound's slack. One catch: SparseGPT does not hold its weights to the
+# paper's box; where they leave it, its bound is the exact optimum in the smallest box that
+# holds them (`sparsegpt_in_box`, counted below).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+named = chunk_table.assign(name=chunk_table.model.map(SHORT) + " "
+                           + chunk_table.layer.str.replace("blocks.", "b"))
+gaps = optimality_gaps(named, by="name").loc[ORDER]
+print("dB above the certified bound, summed over each layer's 16 chunks:")
+print(gaps.round(1).to_string())
+outside = named[~named.sparsegpt_in_box]
+print(f"SparseGPT left the box on {len(outside)} of {len(named)} chunks "
+      f"({', '.join(outside.name.unique())})")
+
+# %%
+GAP_STYLE = {"round to nearest": ("quantization", "_"), "GPTQ": ("quantization", "o"),
+             "best heuristic": ("quantization", "*"), "magnitude": ("pruning", "x"),
+             "magnitude + refit": ("pruning", "v"), "SparseGPT": ("pruning", "s")}
+fig, ax = plt.subplots(figsize=(11, 4.4))
+at = np.arange(len(gaps))
+for label, (method, marker) in GAP_STYLE.items():
+    offset = -0.15 if method == "quantization" else 0.15
+    ax.scatter(at + offset, gaps[label], marker=marker, s=40, color=COLORS[method],
+               label=f"{method}: {label}")
+ax.axhline(0, color="k", lw=0.8)
+ax.set_xticks(at, [name.replace(" ", "\n", 1) for name in gaps.index], fontsize=8)
+ax.set(ylabel="dB above the certified bound\n(layer sum over 16 chunks)",
+       title=f"{BITS} bits: each algorithm against the bound of its own problem (0 dB: optimal)")
+ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+plt.show()
+
+# %% [markdown]
+# *Takeaway: on every layer GPTQ lies below round to nearest and SparseGPT below magnitude
+# pruning, but neither reaches 0 dB; the best heuristic (blue stars) stays within about 1 dB of
+# the bound everywhere; SparseGPT lies below magnitude + refit on the four MiniLM layers and
+# above it on the five digits layers.*
+
+# %%
+summary = gaps.agg(["min", "median", "max"])
+print(summary.round(1).to_string())
+# the claims of the takeaway and the prose; the stated numbers to within 0.3 dB (the digits
+# networks' float32 inputs differ in their last bits between CPU kernels)
+assert (gaps.GPTQ < gaps["round to nearest"]).all() and (gaps.SparseGPT < gaps.magnitude).all()
+assert (gaps[["GPTQ", "SparseGPT"]] > 0.3).all().all() and gaps["best heuristic"].max() < 1.3
+minilm = gaps.index.str.startswith("MiniLM")
+assert (gaps.SparseGPT < gaps["magnitude + refit"])[minilm].all()
+assert (gaps.SparseGPT > gaps["magnitude + refit"])[~minilm].all()
+STATED = {("min", "GPTQ"): 1.1, ("max", "GPTQ"): 7.4, ("median", "GPTQ"): 1.8,
+          ("min", "SparseGPT"): 0.6, ("max", "SparseGPT"): 9.1, ("median", "SparseGPT"): 2.3,
+          ("max", "best heuristic"): 1.0}
+assert all(abs(summary.loc[row, column] - value) < 0.3
+           for (row, column), value in STATED.items())
+assert gaps.GPTQ.idxmax() == gaps.SparseGPT.idxmax() == "CNN fc"
+assert gaps.loc["CNN fc", "GPTQ"] - gaps.loc["CNN fc", "best heuristic"] > 6
+
+# %% [markdown]
+# On these chunk problems at 2 bits the algorithms the field uses are not optimal: GPTQ lands
+# 1.1 to 7.4 dB above the SDP bound (median 1.8 dB over the nine layers), SparseGPT 0.6 to
+# 9.1 dB above the exact optimum (median 2.3 dB), both the most on the CNN's fc. The bound is
+# not what keeps GPTQ away: the best heuristic comes within 1.0 dB of it on every layer, so on
+# the CNN's fc, for example, GPTQ is at least 6 dB from the best grid point. Both one-shot
+# algorithms still beat their naive counterparts on every layer. SparseGPT chooses its mask once, from the weights before any update, and
+# moves only the weights after each removed one; a full refit of magnitude's support beats it
+# on the digits layers, but not on MiniLM's. Two caveats: GPTQ and SparseGPT were made for
+# whole rows of thousands of inputs, not chunks of 32 with the paper's shared scale; and
+# `scripts/bench_bounds.py` measures the same at 3 and 4 bits on a larger sample (BENCHMARKS.md).
+# %% [markdown]
 # ## What the bounds prove
 # A verdict "quantization" above says: summed over this layer's sampled chunks, the grid
 # points our heuristics found have a smaller output error than *any* pruned solution of those
@@ -1346,6 +1430,9 @@ assert (per_layer[["quant_spread_dB", "prune_spread_dB"]] > 3).all().all(), per_
 # - Better algorithms gain over the naive ones for both methods, from 1.6 to 9.2 dB
 #   (quantization) and from 1.5 to 8.0 dB (pruning) depending on the layer; the course's
 #   quantization heuristic includes the authors' own procedure, so it is never worse than it.
+# - The field's one-shot algorithms are not optimal on these problems: at 2 bits GPTQ lands
+#   1.1 to 7.4 dB above the SDP bound at the same scale, SparseGPT 0.6 to 9.1 dB above the
+#   exact optimum at the same $k$, while the best heuristic stays within 1.0 dB of the bound.
 # - A layer SNR from a sample of chunks is an estimate: a bootstrap interval over chunks says
 #   how good, and a verdict needs intervals that separate.
 #

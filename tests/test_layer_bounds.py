@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pvq import obs
 from pvq.bounds import (
     LayerChunk,
     chunk_error,
@@ -19,15 +20,19 @@ from pvq.bounds import (
     prune_candidates,
     prune_search,
     pruning_box,
+    quant_candidates,
+    synthetic_chunk,
 )
 from pvq.layer_bounds import (
     COURSE_LAYERS,
     ERROR_COLUMNS,
+    GAP_METHODS,
     bootstrap_snr_intervals,
     bracket_chunk,
     chunk_scales,
     layer_problem,
     layer_snr_db,
+    optimality_gaps,
     output_fit_allowed,
     sample_chunks,
     snr_ranges,
@@ -464,3 +469,87 @@ def test_the_papers_rule_and_charged_scales_share_the_quantizer():
     assert list(ranges.scales_charged) == [False, True]
     with pytest.raises(TypeError, match="count_scales"):
         sweep_layer(W, X, bit_widths=(2,), count=1, size=32, count_scales="yes")
+
+
+# ---------------------------------------------------------------- the field's algorithms
+
+
+def test_one_shot_algorithms_match_direct_calls_and_brute_force():
+    W, X = tiny_layer(outputs=2, inputs=6)
+    chunk = sample_chunks(W, X, 1, size=6)[0]
+    lower, upper = pruning_box(W)
+    scale = mse_scale(chunk.w, 2)
+    row = bracket_chunk(chunk, 2, lower, upper, k=2)
+    # GPTQ of pvq.obs on the bracket's grid is pvq.bounds' sequential rounding in input order
+    gptq = quant_candidates(chunk.G, chunk.w, 2, scale)["gptq"][1]
+    assert row["quant_gptq"] == pytest.approx(gptq, rel=1e-9)
+    optimum = grid_optimum(chunk.G, chunk.w, 2, scale)
+    assert row["quant_bound"] <= optimum * (1 + 1e-9) <= row["quant_gptq"] * (1 + 1e-9)
+    # SparseGPT and magnitude at the same k, each against the brute-force optimum
+    sparse = obs.sparsegpt(chunk.w[None], 2 * chunk.G, 4 / 6).numpy()[0]
+    kept = np.where(np.abs(chunk.w) >= np.sort(np.abs(chunk.w))[-2], chunk.w, 0.0)
+    assert np.count_nonzero(sparse) == np.count_nonzero(kept) == 2
+    assert row["prune_sparsegpt"] == pytest.approx(chunk_error(chunk.G, chunk.w, sparse))
+    assert row["prune_magnitude_only"] == pytest.approx(chunk_error(chunk.G, chunk.w, kept))
+    _, best = prune_brute_force(chunk.G, chunk.w, 2, lower, upper)
+    assert row["sparsegpt_in_box"] and row["prune_sparsegpt_bound"] == row["prune_bound"]
+    assert row["prune_bound"] <= best * (1 + 1e-9)
+    assert best <= min(row["prune_sparsegpt"], row["prune_magnitude_only"]) * (1 + 1e-9)
+    gaps = optimality_gaps(pd.DataFrame([row]))
+    assert gaps.loc[0, "GPTQ"] == pytest.approx(10 * np.log10(gptq / row["quant_bound"]))
+    assert gaps.loc[0, "SparseGPT"] == pytest.approx(
+        10 * np.log10(row["prune_sparsegpt"] / row["prune_bound"]))
+
+
+def test_sparsegpt_outside_the_box_is_bounded_in_the_box_that_holds_it():
+    G, w = synthetic_chunk(10, seed=2)
+    chunk = LayerChunk(0, slice(0, 10), w, G)
+    limit = float(np.abs(w).max())  # the weights' own range: the feedback leaves it
+    row = bracket_chunk(chunk, 4, -limit, limit, k=3)
+    sparse = obs.sparsegpt(w[None], 2 * G, 7 / 10).numpy()[0]
+    assert not row["sparsegpt_in_box"] and np.abs(sparse).max() > limit
+    _, best = prune_brute_force(G, w, 3, min(-limit, sparse.min()), max(limit, sparse.max()))
+    assert row["prune_sparsegpt_bound"] <= best * (1 + 1e-9) <= row["prune_sparsegpt"] * (1 + 1e-9)
+    assert row["prune_sparsegpt_bound"] <= row["prune_bound"] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("model, layer", [("minilm", "blocks.1.mlp.fc2"), ("digits_cnn", "fc")])
+def test_real_chunks_never_beat_their_bounds(model, layer):
+    W, X = layer_problem(model, layer)
+    table = sweep_layer(W, X, bit_widths=(2, 3), count=1, seed=5, count_scales=False)
+    for error, bound in GAP_METHODS.values():
+        assert (table[error] >= table[bound] * (1 - 1e-6) - 1e-12).all(), error
+    gaps = optimality_gaps(table)
+    assert np.isfinite(gaps.to_numpy()).all() and (gaps.to_numpy() > -1e-5).all()
+    by_bits = optimality_gaps(table, by="bits")
+    assert list(by_bits.index) == [2, 3]
+    rows = table[table.bits == 3]
+    assert by_bits.loc[3, "GPTQ"] == pytest.approx(
+        layer_snr_db(rows.quant_bound, rows.energy) - layer_snr_db(rows.quant_gptq, rows.energy))
+
+
+def test_gaps_of_zero_bounds():
+    table = pd.DataFrame({column: [0.0, 1.0] for pair in GAP_METHODS.values() for column in pair})
+    for _, bound in GAP_METHODS.values():
+        table[bound] = 0.0
+    gaps = optimality_gaps(table)
+    assert (gaps.loc[0] == 0.0).all() and np.isposinf(gaps.loc[1]).all()
+
+
+def gap_table(**changes):
+    table = pd.DataFrame({column: [1.0, 2.0] for pair in GAP_METHODS.values() for column in pair})
+    return table.assign(**changes)
+
+
+@pytest.mark.parametrize("chunks, by, error, word", [
+    ([1.0, 2.0], None, TypeError, "chunks"),
+    (gap_table().drop(columns="quant_gptq"), None, ValueError, "quant_gptq"),
+    (gap_table(), ["layer"], ValueError, "layer"),
+    (gap_table().iloc[:0], None, ValueError, "at least one row"),
+    (gap_table(quant_gptq=[-1.0, 1.0]), None, ValueError, "non-negative"),
+    (gap_table(prune_bound=[np.nan, 1.0]), None, ValueError, "finite"),
+    (gap_table(prune_sparsegpt=["a", "b"]), None, TypeError, "prune_sparsegpt"),
+])
+def test_optimality_gaps_rejects_bad_input(chunks, by, error, word):
+    with pytest.raises(error, match=word):
+        optimality_gaps(chunks, by)

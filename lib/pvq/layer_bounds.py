@@ -17,6 +17,13 @@ certified bound]``. k matches quantization's bits per weight: ``b`` plus its sca
 ``k = round(n b / 16)``). The naive baselines (round to nearest, magnitude mask with refit)
 show how much of a method's apparent loss is the algorithm's.
 
+How near the optimum the field's one-shot algorithms come: each bracketed chunk also gets the
+error of GPTQ at the same scales (``pvq.obs.gptq``'s sweep on the chunk, ``H = 2 G``) and of
+SparseGPT and plain magnitude pruning at the same k (``pvq.obs.sparsegpt``, ``magnitude``);
+``optimality_gaps`` puts each method ``10 log10(error / bound)`` dB above the certified bound
+of its problem (for pruning the exact optimum, to within ``CERTIFIED_GAP``; SparseGPT's weights
+are not held to the box, so its bound is the box's that holds them).
+
 The layer SNRs are estimates from a sample of chunks: ``snr_ranges`` puts a bootstrap interval
 over chunks on each end, and ``verdict`` names a winner only when the intervals separate.
 """
@@ -30,15 +37,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from threadpoolctl import threadpool_limits
 
-from pvq import zoo
+from pvq import obs, zoo
 from pvq._validation import check_bits, check_real, check_weights, to_numpy
 from pvq.bounds import (
     CHUNK_SIZE,
     LayerChunk,
     best_method,
     check_integer,
+    prune_branch_and_bound,
     prune_search,
     pruning_box,
     quant_candidates,
@@ -80,6 +89,15 @@ ERROR_COLUMNS = {
     "prune_heuristic": "prune heuristic (dB)", "prune_exact": "prune exact (dB)",
     "prune_bound": "prune bound (dB)",
 }
+#: how far above its problem's certified lower bound each method's error lies
+#: (``optimality_gaps``): label -> (error column, bound column) of a ``sweep_layer`` table
+GAP_METHODS = {
+    "GPTQ": ("quant_gptq", "quant_bound"), "round to nearest": ("quant_nearest", "quant_bound"),
+    "best heuristic": ("quant_heuristic", "quant_bound"),
+    "SparseGPT": ("prune_sparsegpt", "prune_sparsegpt_bound"),
+    "magnitude": ("prune_magnitude_only", "prune_bound"),
+    "magnitude + refit": ("prune_magnitude", "prune_bound"),
+}
 #: the four ends of the two ranges, which get bootstrap intervals
 RANGE_ENDS = ("quant_heuristic", "quant_bound", "prune_exact", "prune_bound")
 #: how a granularity's scales are chosen: the weights' MSE, or for the chunk's output error
@@ -88,11 +106,11 @@ SCALE_FITS = ("weights", "output")
 SCALE_FACTORS = tuple(np.round(np.linspace(0.5, 1.5, 21), 2))
 
 __all__ = ["BOOTSTRAP_LEVEL", "BOOTSTRAP_RESAMPLES", "CERTIFIED_GAP", "COURSE_LAYERS",
-           "DEFAULT_COUNT", "ERROR_COLUMNS", "MODELS", "RANGE_ENDS", "SCALE_FACTORS",
-           "SCALE_FITS", "UNDECIDED", "bootstrap_snr_intervals", "bracket_chunk", "check_fit",
-           "chunk_scales", "layer_problem", "layer_snr_db", "output_fit_allowed",
-           "output_fit_factor", "sample_chunks", "snr_ranges", "sweep_layer", "sweep_layers",
-           "verdict"]
+           "DEFAULT_COUNT", "ERROR_COLUMNS", "GAP_METHODS", "MODELS", "RANGE_ENDS",
+           "SCALE_FACTORS", "SCALE_FITS", "UNDECIDED", "bootstrap_snr_intervals", "bracket_chunk",
+           "check_fit", "chunk_scales", "layer_problem", "layer_snr_db", "optimality_gaps",
+           "output_fit_allowed", "output_fit_factor", "sample_chunks", "snr_ranges",
+           "sweep_layer", "sweep_layers", "verdict"]
 
 
 def layer_problem(model: str, layer: str) -> zoo.LayerMatrices:
@@ -260,7 +278,22 @@ def _quant_errors(chunk: LayerChunk, bits: int, scales: np.ndarray) -> dict:
     winner = best_method(quant)
     # G = X^T X is PSD, so 0 is the trivial bound quant_sdp_bound also falls back to
     return {"quant_nearest": quant["nearest"][1], "quant_heuristic": quant[winner][1],
+            "quant_gptq": _gptq_error(chunk, bits, scales),
             "quant_bound": max(relaxation.bound, 0.0), "quant_winner": winner}
+
+
+def _output_error(chunk: LayerChunk, w_hat: torch.Tensor) -> float:
+    residual = w_hat.numpy()[0] - chunk.w
+    return max(float(residual @ chunk.G @ residual), 0.0)
+
+
+def _gptq_error(chunk: LayerChunk, bits: int, scales: np.ndarray) -> float:
+    """``pvq.obs``'s GPTQ sweep on the chunk (``H = 2 G``, its damping) on the grid of the given
+    per-weight scales, the grid the SDP bound is certified for."""
+    grid = {bits: torch.from_numpy(np.array(scales, dtype=np.float64)[None, :])}
+    quantized = obs.obs_compress(chunk.w[None, :], 2.0 * chunk.G, [obs.Compression(bits)],
+                                 scales=grid)[0]
+    return _output_error(chunk, quantized)
 
 
 def _prune_errors(chunk: LayerChunk, k: int, lower: float, upper: float) -> dict:
@@ -270,7 +303,32 @@ def _prune_errors(chunk: LayerChunk, k: int, lower: float, upper: float) -> dict
     winner = best_method(prune)
     return {"prune_magnitude": prune.get("magnitude + refit", prune[winner])[1],
             "prune_heuristic": prune[winner][1], "prune_exact": exact.error,
-            "prune_bound": exact.lower_bound, "prune_gap": exact.gap, "prune_winner": winner}
+            "prune_bound": exact.lower_bound, "prune_gap": exact.gap, "prune_winner": winner,
+            **_one_shot_pruning_errors(chunk, k, lower, upper, exact.lower_bound)}
+
+
+def _one_shot_pruning_errors(chunk: LayerChunk, k: int, lower: float, upper: float,
+                             bound: float) -> dict:
+    """SparseGPT (``pvq.obs``, ``H = 2 G``) and plain magnitude pruning (the k largest |w|
+    kept unchanged, so inside the box) to k non-zeros. SparseGPT's weights are not held to
+    the box ``[lower, upper]``: where they leave it (``sparsegpt_in_box`` False) the box's
+    ``bound`` does not apply, and ``prune_sparsegpt_bound`` is branch and bound's certified
+    bound in the smallest box that holds them and the old one (else ``bound`` itself)."""
+    n = chunk.w.size
+    if k == 0:  # nothing kept: both give the zero vector, the only candidate
+        zeros = torch.zeros((1, n), dtype=torch.float64)
+        sparse, plain = zeros, zeros
+    else:
+        sparsity = (n - k) / n
+        sparse = obs.sparsegpt(chunk.w[None, :], 2.0 * chunk.G, sparsity)
+        plain = obs.magnitude(chunk.w[None, :], sparsity)
+    smallest, largest = float(sparse.min()), float(sparse.max())
+    in_box = lower <= smallest and largest <= upper
+    if not in_box:
+        bound = prune_branch_and_bound(chunk.G, chunk.w, k, min(lower, smallest),
+                                       max(upper, largest)).lower_bound
+    return {"prune_sparsegpt": _output_error(chunk, sparse), "prune_sparsegpt_bound": bound,
+            "sparsegpt_in_box": in_box, "prune_magnitude_only": _output_error(chunk, plain)}
 
 
 def bracket_chunk(chunk: LayerChunk, bits: int, lower: float, upper: float, *,
@@ -282,7 +340,11 @@ def bracket_chunk(chunk: LayerChunk, bits: int, lower: float, upper: float, *,
     (``pvq.bounds.quant_candidates``, the authors' procedure among them) and the certified SDP
     bound. Pruning to ``k`` non-zeros (default ``floor(n b / 16)``, the paper's model) in the box
     ``[lower, upper]``: magnitude mask + refit, the best heuristic, the exact optimum and branch
-    and bound's certified lower bound.
+    and bound's certified lower bound. The field's one-shot algorithms on the same problems:
+    GPTQ at those scales (``quant_gptq``), SparseGPT and plain magnitude pruning at that k
+    (``prune_sparsegpt``, ``prune_magnitude_only``); SparseGPT's weights may leave the box
+    (``sparsegpt_in_box``), and ``prune_sparsegpt_bound`` is the certified bound of the box
+    that holds them.
     """
     bits = check_bits(bits, maximum=16)
     n = chunk.w.size
@@ -491,3 +553,42 @@ def snr_ranges(chunks: pd.DataFrame) -> pd.DataFrame:
                                  row["prune exact low (dB)"], row["prune bound high (dB)"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _gap_db(errors: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """``10 log10(error / bound)``: 0 dB when both are 0, +inf for an error above a 0 bound."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(bounds > 0, errors / np.where(bounds > 0, bounds, 1.0),
+                         np.where(errors > 0, np.inf, 1.0))
+        return 10.0 * np.log10(ratio)
+
+
+def optimality_gaps(chunks: pd.DataFrame, by: Sequence[str] | None = None) -> pd.DataFrame:
+    """How far above the certified lower bound of its own problem each method of
+    ``GAP_METHODS`` lands, in dB: ``10 log10(error / bound)`` per chunk (rows of a
+    ``sweep_layer`` table, ``by=None``), or ``10 log10(sum error / sum bound)`` over the chunks
+    of each group of the columns ``by`` (for a layer: its SNR at the bound minus its SNR with
+    the method). Quantization's bound is the SDP's at the same scales, so a gap is at most
+    the distance to the best grid point (the ``best heuristic`` row shows how much of it may
+    be the bound's slack); pruning's is branch and bound's, the exact optimum to within
+    ``CERTIFIED_GAP`` (for SparseGPT in the widened box where its weights leave the paper's,
+    ``sparsegpt_in_box``). 0 dB when error and bound are both 0, +inf for an error above a
+    zero bound."""
+    if not isinstance(chunks, pd.DataFrame):
+        raise TypeError(f"chunks must be a pandas DataFrame (a sweep_layer table), "
+                        f"got {type(chunks).__name__}")
+    by = [] if by is None else [by] if isinstance(by, str) else list(by)
+    columns = {column for pair in GAP_METHODS.values() for column in pair}
+    missing = (columns | set(by)) - set(chunks.columns)
+    if missing:
+        raise ValueError(f"chunks lacks the columns {sorted(missing)}")
+    if chunks.empty:
+        raise ValueError("chunks must have at least one row")
+    values = {column: _real_vector(chunks[column].to_numpy(), column) for column in columns}
+    if not all(np.all(np.isfinite(v) & (v >= 0)) for v in values.values()):
+        raise ValueError("chunks' errors and bounds must be finite and non-negative")
+    sums = pd.DataFrame(values, index=chunks.index)
+    if by:
+        sums = sums.groupby([chunks[key] for key in by], sort=False).sum()
+    return pd.DataFrame({label: _gap_db(sums[error].to_numpy(), sums[bound].to_numpy())
+                         for label, (error, bound) in GAP_METHODS.items()}, index=sums.index)
