@@ -138,7 +138,9 @@ print(f"{len(split.calibration)} calibration paragraphs ({len(calibration)} used
 #
 # Their naive counterparts change each weight on its own: round to nearest (RTN) and magnitude
 # pruning. `pvq.obs` holds all four; its tests check the sweep against the slow OBC procedure,
-# against brute force on tiny layers, and against notebook 4's certified lower bounds.
+# against brute force on tiny layers, and against notebook 4's certified lower bounds. How far
+# above those bounds both land, on chunks of every course layer (four of them from this model),
+# is measured in notebook 4, section "How near the optimum?".
 #
 # A two-input example, with $H^{-1} = \begin{pmatrix}2 & 1\\1 & 2\end{pmatrix}$ and $w = (1, 1)$:
 # removing $w_0$ moves $w_1$ by $-\frac{1}{2}\cdot 1$.
