@@ -1022,9 +1022,11 @@ axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
 plt.show()
 
 # %% [markdown]
-# *Takeaway: LSQ's layers stay far closer to the original's than GMP's; GMP ends much further
-# from the original than its FP32 control at the same learning rate, so its distance is the
-# pruning's, not the learning rate's.*
+# *Takeaway: LSQ's layers stay far closer to the original's than GMP's. GMP ends further from
+# the original than its FP32 control at the same learning rate, in every layer, so the pruning,
+# not the learning rate alone, moves it away. How far the control itself moves depends on that
+# rate, and GMP's two middle rates are nearly tied (the learning-rate section): the size of the
+# gap is what the table shows on this machine, not a fixed finding.*
 #
 # The change that fine-tuning makes, against the model it started from (LSQ against PTQ, GMP
 # against one-shot pruning; positive = closer to the original), per layer, the smallest and
@@ -1044,10 +1046,14 @@ print(change.round(3).to_string())
 snr = layer_means["snr_db"]
 gmp_control = f"FP32 fine-tuned, lr {choice.loc['pruning', 'lr']:g}"
 lsq_control = f"FP32 fine-tuned, lr {choice.loc['quantization', 'lr']:g}"
-assert (snr.loc[lsq_control] > snr.loc["LSQ"] + 10).all()  # LSQ's control barely moves
+# LSQ's control barely moves: 15.6 dB or more closer than LSQ at its pick here (0.001), 9.7 dB
+# or more at the runner-up (0.01) that another CPU may pick
+assert (snr.loc[lsq_control] > snr.loc["LSQ"] + 5).all()
 assert (layer_means["cka"].loc[lsq_control] > 0.999).all()
 assert (snr.loc["LSQ"] > snr.loc["GMP"] + 5).all()  # LSQ much closer, every layer
-assert (snr.loc[gmp_control] > snr.loc["GMP"] + 3).all()  # GMP's distance is not the rate's
+# GMP's distance is not the rate's alone; by how much depends on the nearly tied pick (at its
+# runner-up rate the control moves several dB further away), so only the sign is asserted
+assert (snr.loc[gmp_control] > snr.loc["GMP"]).all()
 assert (change["LSQ - PTQ"]["snr_db", "min"].loc["fc"] > 0.0)  # LSQ moves toward, not away
 assert (change["GMP - one-shot"]["cka", "min"].loc["fc"] > 0.1)  # GMP's last layer returns
 earlier = change["GMP - one-shot"].drop(index="fc").xs("min", axis=1, level=1)
@@ -1058,8 +1064,8 @@ assert (earlier < 0).any().any()  # earlier layers: GMP moves away in some seed
 #
 # - **Pruning returns toward the original, in part.** Against where one-shot pruning left it,
 #   GMP's last layer comes back a long way in CKA in every seed (the change table). It still
-#   ends much further from the original than LSQ, and much further than its control: training
-#   at GMP's rate without pruning keeps the network far closer to the original.
+#   ends much further from the original than LSQ, and further than its control in every layer:
+#   training at GMP's rate without pruning keeps the network closer to the original.
 # - **QAT moving away is not what we see.** LSQ's control (the FP32 network fine-tuned at LSQ's
 #   small rate) barely moves; LSQ itself ends where PTQ's rounding put it or closer (positive
 #   change in the last layer in every seed): the distance it keeps is quantization noise, not
@@ -1144,9 +1150,9 @@ print(weight_snrs[["PTQ", "LSQ", "one-shot", "GMP"]].round(1).to_string())
 convolutions = ["conv1", "conv2", "conv3"]
 assert (weight_snrs["LSQ"] > weight_snrs["GMP"] + 10).all()
 assert (weight_snrs.loc[convolutions, "GMP"] < weight_snrs.loc[convolutions, "one-shot"]).all()
-# the last layer about as far: 0.14 to 0.18 dB apart in seeds 0-4 (default, AVX2, AVX-512);
-# in the convolutions at least 0.59 dB
-assert abs(weight_snrs.loc["fc", "GMP"] - weight_snrs.loc["fc", "one-shot"]) < 0.3
+# the last layer about as far: 0.14 to 0.18 dB apart in seeds 0-4 (default, AVX2, AVX-512) at
+# GMP's pick here (0.1), 0.3 dB at the nearly tied runner-up (0.3) that another CPU may pick
+assert abs(weight_snrs.loc["fc", "GMP"] - weight_snrs.loc["fc", "one-shot"]) < 0.5
 
 # %% [markdown]
 # GMP's weights end *further* from the FP32 weights than one-shot pruning's in the three
