@@ -1010,7 +1010,7 @@ for label, (method, marker) in GAP_STYLE.items():
                label=f"{method}: {label}")
 ax.axhline(0, color="k", lw=0.8)
 ax.set_xticks(at, [name.replace(" ", "\n", 1) for name in gaps.index], fontsize=8)
-ax.set(ylabel="dB above the certified bound\n(layer sum over 16 chunks)",
+ax.set(xlabel="layer", ylabel="dB above the certified bound\n(layer sum over 16 chunks)",
        title=f"{BITS} bits: each algorithm against the bound of its own problem (0 dB: optimal)")
 ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
 plt.show()
@@ -1045,8 +1045,8 @@ assert gaps.loc["CNN fc", "GPTQ"] - gaps.loc["CNN fc", "best heuristic"] > 6
 # 9.1 dB above the exact optimum (median 2.3 dB), both the most on the CNN's fc. The bound is
 # not what keeps GPTQ away: the best heuristic comes within 1.0 dB of it on every layer, so on
 # the CNN's fc, for example, GPTQ is at least 6 dB from the best grid point. Both one-shot
-# algorithms still beat their naive counterparts on every layer. SparseGPT chooses its mask once, from the weights before any update, and
-# moves only the weights after each removed one; a full refit of magnitude's support beats it
+# algorithms still beat their naive counterparts on every layer. SparseGPT chooses its mask
+# once, from the weights before any update, and moves only the weights after each removed one; a full refit of magnitude's support beats it
 # on the digits layers, but not on MiniLM's. Two caveats: GPTQ and SparseGPT were made for
 # whole rows of thousands of inputs, not chunks of 32 with the paper's shared scale; and
 # `scripts/bench_bounds.py` measures the same at 3 and 4 bits on a larger sample (BENCHMARKS.md).
